@@ -1,0 +1,1 @@
+"""Celery settings live in the next commit."""

@@ -1,0 +1,72 @@
+"""Gateway clients: one module per gateway, the registry, and the one session builder.
+
+Adding a gateway = one module here, one simulator in `providers/sandbox/`, one
+line in `_MODULES`, its settings in `deploy/env.example` and a quirks test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from providers.base import DEFAULT_TIMEOUT, Provider, Throttle
+from providers.models import AccountConfig
+
+_MODULES: dict[str, str] = {
+    "smsru": "providers.smsru:SmsRu",
+    "smsclub": "providers.smsclub:SmsClub",
+    "smsc": "providers.smsc:Smsc",
+    "gatum": "providers.gatum:Gatum",
+    "sms1000": "providers.sms1000:Sms1000",
+}
+
+
+class _Registry(Mapping[str, type[Provider]]):
+    """name -> provider class; modules are imported on first use."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = paths
+        self._loaded: dict[str, type[Provider]] = {}
+
+    def __getitem__(self, name: str) -> type[Provider]:
+        if name not in self._loaded:
+            module_name, _, attr = self._paths[name].partition(":")
+            cls = getattr(importlib.import_module(module_name), attr)
+            self._loaded[name] = cls
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+REGISTRY: Mapping[str, type[Provider]] = _Registry(_MODULES)
+
+
+def build_session(pool_size: int = 16) -> requests.Session:
+    """The only place a session is made: pooled keep-alive connections, no hidden retries."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def build_provider(
+    account: AccountConfig,
+    *,
+    session: requests.Session | None = None,
+    throttle: Throttle | None = None,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+) -> Provider:
+    """A provider for `account`, on `session` (a new pooled one if not given)."""
+    cls = REGISTRY[account.provider]
+    return cls(session or build_session(), account, throttle=throttle, timeout=timeout)
+
+
+__all__ = ["REGISTRY", "AccountConfig", "Provider", "build_provider", "build_session"]

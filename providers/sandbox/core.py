@@ -1,0 +1,410 @@
+"""The sandbox's shared machinery: state, recording, faults, message progression.
+
+Each gateway simulator (one module per gateway) only speaks its wire format;
+everything else lives here: the record of accepted messages and of requests,
+scripted faults, the queued -> sent -> final timeline of every message, and
+the WSGI wrapper that applies faults and serves the `/__sandbox__/` control
+routes on every host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+Clock = Callable[[], float]
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+DEFAULT_OUTCOMES = {"delivered": 0.9, "undelivered": 0.05, "expired": 0.03, "rejected": 0.02}
+CONTROL_PREFIX = "/__sandbox__"
+
+
+class DropConnection(Exception):
+    """Raised inside a simulator to drop the TCP connection without an answer."""
+
+
+@dataclass
+class SimRequest:
+    """A parsed request as a simulator sees it."""
+
+    method: str
+    path: str
+    host: str
+    headers: dict[str, str]
+    query: list[tuple[str, str]]
+    form: list[tuple[str, str]]
+    body: bytes
+
+    def params(self) -> dict[str, str]:
+        """Query and form merged (form wins), last value per name."""
+        return {**dict(self.query), **dict(self.form)}
+
+    def items(self) -> list[tuple[str, str]]:
+        return [*self.query, *self.form]
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass
+class SimResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, charset: str = "utf-8") -> SimResponse:
+        body = json.dumps(data, ensure_ascii=False).encode(charset)
+        return cls(status, body, f"application/json; charset={charset}")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, charset: str = "utf-8") -> SimResponse:
+        return cls(status, text.encode(charset), f"text/plain; charset={charset}")
+
+
+@dataclass
+class SimMessage:
+    """One message a simulator accepted; the record tests compare the ledger against."""
+
+    gateway: str
+    id: str
+    phone: str
+    text: str
+    sender: str | None
+    time: float
+    host: str
+    outcome: str
+    client_ref: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    reported: set[str] = field(default_factory=set)
+
+    def stage(self, now: float, queued_for: float, final_after: float) -> str:
+        """queued -> sent -> the outcome, by elapsed time."""
+        age = now - self.time
+        if age < queued_for:
+            return "queued"
+        if age < final_after:
+            return "sent"
+        return self.outcome
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("reported")
+        return data
+
+
+@dataclass
+class Fault:
+    """A scripted fault: applies to `count` matching requests (-1 = until cleared)."""
+
+    kind: str  # http_error | throttle | html | drop | drop_before | timeout | slow | malformed
+    gateway: str | None = None
+    host: str | None = None
+    path: str | None = None
+    count: int = 1
+    status: int | None = None
+    delay: float = 0.0
+    body: str | None = None
+
+    def matches(self, gateway: str, host: str, path: str) -> bool:
+        return (
+            self.count != 0
+            and (self.gateway is None or self.gateway == gateway)
+            and (self.host is None or self.host == host)
+            and (self.path is None or self.path in path)
+        )
+
+
+PRE_FAULTS = {"http_error", "throttle", "html", "drop_before"}
+POST_FAULTS = {"drop", "timeout", "slow", "malformed"}
+
+
+class SandboxState:
+    """Everything the simulators share; safe across server threads."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = time.time,
+        queued_for: float = 0.3,
+        final_after: float = 1.5,
+        outcomes: dict[str, float] | None = None,
+        seed: str = "smsq",
+    ) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.queued_for = queued_for
+        self.final_after = final_after
+        self.outcomes = dict(outcomes or DEFAULT_OUTCOMES)
+        self.seed = seed
+        self.messages: list[SimMessage] = []
+        self.by_id: dict[tuple[str, str], SimMessage] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self.down_hosts: set[str] = set()
+        self.callbacks: dict[str, list[str]] = {}
+        self.extra: dict[str, Any] = {}  # per-simulator state (token tables, lists, ...)
+        self._ids: dict[str, Iterable[int]] = {}
+        self.host_listeners: list[Callable[[str, bool], None]] = []
+
+    # -- ids and messages ------------------------------------------------------
+
+    def next_id(self, gateway: str, start: int = 1000) -> int:
+        with self.lock:
+            counter = self._ids.setdefault(gateway, itertools.count(start))
+            return next(counter)  # type: ignore[call-overload]
+
+    def pick_outcome(self, gateway: str, msg_id: str, phone: str) -> str:
+        """Deterministic per message: the same seed replays the same outcomes."""
+        digest = hashlib.sha256(f"{self.seed}|{gateway}|{msg_id}|{phone}".encode()).digest()
+        point = int.from_bytes(digest[:8], "big") / 2**64
+        total = 0.0
+        for outcome, share in self.outcomes.items():
+            total += share
+            if point < total:
+                return outcome
+        return "delivered"
+
+    def accept(
+        self,
+        gateway: str,
+        host: str,
+        msg_id: str,
+        phone: str,
+        text: str,
+        sender: str | None,
+        *,
+        client_ref: str | None = None,
+        outcome: str | None = None,
+        **meta: Any,
+    ) -> SimMessage:
+        msg = SimMessage(
+            gateway=gateway, id=str(msg_id), phone=phone, text=text, sender=sender,
+            time=self.clock(), host=host,
+            outcome=outcome or self.pick_outcome(gateway, str(msg_id), phone),
+            client_ref=client_ref, meta=meta,
+        )
+        with self.lock:
+            self.messages.append(msg)
+            self.by_id[(gateway, msg.id)] = msg
+        return msg
+
+    def find(self, gateway: str, msg_id: str) -> SimMessage | None:
+        return self.by_id.get((gateway, str(msg_id)))
+
+    def stage(self, msg: SimMessage) -> str:
+        return msg.stage(self.clock(), self.queued_for, self.final_after)
+
+    # -- faults and hosts ------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def take_fault(self, gateway: str, host: str, path: str, kinds: set[str]) -> Fault | None:
+        """The first matching fault of `kinds`, its count consumed."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.kind in kinds and fault.matches(gateway, host, path):
+                    if fault.count > 0:
+                        fault.count -= 1
+                    return fault
+            self.faults = [f for f in self.faults if f.count != 0]
+        return None
+
+    def set_host(self, host: str, up: bool) -> None:
+        with self.lock:
+            (self.down_hosts.discard if up else self.down_hosts.add)(host)
+        for listener in list(self.host_listeners):
+            listener(host, up)
+
+    def is_down(self, host: str) -> bool:
+        return host in self.down_hosts
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.by_id.clear()
+            self.requests.clear()
+            self.faults.clear()
+            self.extra.clear()
+            self.callbacks.clear()
+            for host in list(self.down_hosts):
+                self.set_host(host, True)
+
+    def record_request(self, gateway: str, host: str, req: SimRequest, status: int) -> None:
+        with self.lock:
+            self.requests.append({"time": self.clock(), "gateway": gateway, "host": host,
+                                  "method": req.method, "path": req.path, "status": status})
+
+    def configure(self, data: dict[str, Any]) -> None:
+        with self.lock:
+            if "queued_for" in data:
+                self.queued_for = float(data["queued_for"])
+            if "final_after" in data:
+                self.final_after = float(data["final_after"])
+            if "outcomes" in data:
+                self.outcomes = {str(k): float(v) for k, v in data["outcomes"].items()}
+            for gateway, urls in (data.get("callbacks") or {}).items():
+                self.callbacks[str(gateway)] = [str(u) for u in urls]
+
+
+class GatewaySimulator:
+    """Base of every simulator: wire format only; state lives in SandboxState."""
+
+    name: str = ""
+    hosts: tuple[str, ...] = ()
+    credentials: dict[str, str] = {}
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    def handle(self, req: SimRequest) -> SimResponse:
+        raise NotImplementedError
+
+    def throttle_response(self, req: SimRequest) -> SimResponse:
+        return SimResponse.json({"message": "Too Many Requests", "status": 429}, status=429)
+
+    # Delivery reports (gateways that push them override these three).
+    def report_urls(self) -> list[str]:
+        return list(self.state.callbacks.get(self.name, []))
+
+    def report_request(self, msgs: list[SimMessage]) -> tuple[str, bytes]:
+        """(content type, body) of one report POST carrying `msgs`."""
+        raise NotImplementedError
+
+    def report_acked(self, status: int, body: bytes, msgs: list[SimMessage]) -> bool:
+        return 200 <= status < 300
+
+
+class SandboxApp:
+    """WSGI app for one host of one gateway: control routes, faults, then the simulator."""
+
+    def __init__(self, sim: GatewaySimulator, host: str) -> None:
+        self.sim = sim
+        self.host = host
+        self.state = sim.state
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        req = parse_request(environ, self.host)
+        if req.path.startswith(CONTROL_PREFIX):
+            resp = control(self.state, req)
+        else:
+            resp = self.serve(req, environ)
+        start_response(f"{resp.status} {_REASONS.get(resp.status, 'Status')}",
+                       [("Content-Type", resp.content_type),
+                        ("Content-Length", str(len(resp.body))),
+                        *resp.headers.items()])
+        return [resp.body]
+
+    def serve(self, req: SimRequest, environ: Environ) -> SimResponse:
+        gateway, state = self.sim.name, self.state
+        if state.is_down(self.host):
+            environ["sandbox.refuse"] = True
+            raise DropConnection("host down")
+        fault = state.take_fault(gateway, self.host, req.path, PRE_FAULTS)
+        if fault is not None:
+            resp = self._pre_fault(fault, req)
+        else:
+            resp = self.sim.handle(req)
+            post = state.take_fault(gateway, self.host, req.path, POST_FAULTS)
+            if post is not None:
+                resp = self._post_fault(post, resp, environ)
+        state.record_request(gateway, self.host, req, resp.status)
+        return resp
+
+    def _pre_fault(self, fault: Fault, req: SimRequest) -> SimResponse:
+        if fault.kind == "drop_before":
+            raise DropConnection("scripted drop before processing")
+        if fault.kind == "throttle":
+            return self.sim.throttle_response(req)
+        if fault.kind == "html":
+            page = fault.body or "<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+            return SimResponse(fault.status or 502, page.encode(), "text/html")
+        body = (fault.body or '{"error": "internal"}').encode()
+        return SimResponse(fault.status or 500, body, "application/json")
+
+    def _post_fault(self, fault: Fault, resp: SimResponse, environ: Environ) -> SimResponse:
+        if fault.kind == "drop":
+            raise DropConnection("scripted drop after processing")
+        if fault.kind == "malformed":
+            return SimResponse(200, resp.body[: max(1, len(resp.body) // 2)], resp.content_type)
+        environ["sandbox.delay"] = fault.delay or 60.0  # timeout / slow
+        return resp
+
+
+def parse_request(environ: Environ, host: str) -> SimRequest:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items()
+               if k.startswith("HTTP_")}
+    ctype = str(environ.get("CONTENT_TYPE") or "")
+    headers["content-type"] = ctype
+    query = parse_qsl(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
+    form: list[tuple[str, str]] = []
+    if "application/x-www-form-urlencoded" in ctype or (body and not ctype):
+        form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    path = str(environ.get("PATH_INFO") or "/")
+    while "//" in path:
+        path = path.replace("//", "/")
+    return SimRequest(str(environ.get("REQUEST_METHOD", "GET")).upper(), path, host,
+                      headers, query, form, body)
+
+
+def control(state: SandboxState, req: SimRequest) -> SimResponse:
+    """`/__sandbox__/{messages,requests,faults,hosts,config,reset}`."""
+    route = req.path[len(CONTROL_PREFIX):].strip("/")
+    data = req.json() if req.body else None
+    if route == "messages" and req.method == "GET":
+        gateway = dict(req.query).get("gateway")
+        with state.lock:
+            rows = [m.public() for m in state.messages if gateway in (None, m.gateway)]
+        return SimResponse.json(rows)
+    if route == "requests" and req.method == "GET":
+        with state.lock:
+            return SimResponse.json(list(state.requests))
+    if route == "faults" and req.method == "POST":
+        items = data if isinstance(data, list) else [data]
+        try:
+            for item in items:
+                state.add_fault(Fault(**item))
+        except TypeError as exc:
+            return SimResponse.json({"error": str(exc)}, status=400)
+        return SimResponse.json({"faults": len(state.faults)})
+    if route == "faults" and req.method == "DELETE":
+        with state.lock:
+            state.faults.clear()
+        return SimResponse.json({"faults": 0})
+    if route == "hosts" and req.method == "POST" and isinstance(data, dict):
+        state.set_host(str(data.get("host")), bool(data.get("up", True)))
+        return SimResponse.json({"down": sorted(state.down_hosts)})
+    if route == "config" and req.method == "POST" and isinstance(data, dict):
+        state.configure(data)
+        return SimResponse.json({"ok": True})
+    if route == "reset" and req.method == "POST":
+        state.reset()
+        return SimResponse.json({"ok": True})
+    return SimResponse.json({"error": f"no control route {route!r}"}, status=404)
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
