@@ -27,6 +27,9 @@ def normalize(raw: object, region: str = DEFAULT_REGION) -> str:
     digits = sum(ch.isdigit() for ch in text)
     if digits == 0:
         raise ValidationError(f"phone number {mask(text)!s} has no digits", field="recipient")
+    if any(ch.isalpha() for ch in text):
+        # phonenumbers would read letters as keypad digits and yield another number.
+        raise ValidationError(f"phone number {mask(text)} contains letters", field="recipient")
     if text[0].isdigit() and digits >= 11 and not text.startswith("8"):
         text = "+" + text  # "79161234567": international digits without the plus
     try:
@@ -67,6 +70,6 @@ def time_zone(e164: str) -> str | None:
     except NumberParseException:
         return None
     zones = pn_timezone.time_zones_for_number(number)
-    if not zones or zones[0] == "Etc/Unknown":
+    if len(zones) != 1 or zones[0] == "Etc/Unknown":
         return None
     return str(zones[0])

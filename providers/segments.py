@@ -34,7 +34,7 @@ def count(text: str) -> SegmentInfo:
         if septets <= GSM7_SINGLE:
             return SegmentInfo("gsm7", septets, 1, GSM7_SINGLE)
         return SegmentInfo("gsm7", septets, _gsm7_parts(text), GSM7_MULTI)
-    units = len(text.encode("utf-16-le")) // 2
+    units = len(text.encode("utf-16-le", "surrogatepass")) // 2  # lone surrogates: 1 unit
     if units <= UCS2_SINGLE:
         return SegmentInfo("ucs2", units, 1, UCS2_SINGLE)
     return SegmentInfo("ucs2", units, _ucs2_parts(text), UCS2_MULTI)
