@@ -1,0 +1,50 @@
+"""Shared fixtures: a fake clock, an in-process sandbox, providers on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers import REGISTRY, build_provider
+from providers.sandbox import Sandbox
+from providers.sandbox.core import SandboxState
+
+
+class FakeClock:
+    """A clock tests move by hand; nothing sleeps."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Sandbox:
+    return Sandbox(SandboxState(clock=clock, queued_for=1.0, final_after=5.0))
+
+
+@pytest.fixture
+def session(sandbox: Sandbox):
+    return sandbox.session()
+
+
+@pytest.fixture(params=list(REGISTRY))
+def provider_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_provider(sandbox: Sandbox, session):
+    def make(name: str, **overrides):
+        return build_provider(sandbox.account(name, **overrides), session=session,
+                              timeout=(1.0, 5.0))
+    return make
