@@ -1,1 +1,53 @@
-"""Celery settings live in the next commit."""
+"""Celery settings for smsq (broker, queues, reliability switches, beat schedule).
+
+Read by `worker.celery_app` with `config_from_object("celeryconfig")`. Values
+come from `worker.settings`, the one module that reads the environment.
+"""
+
+from kombu import Queue
+
+from providers import REGISTRY
+from worker import settings as _settings
+
+_cfg = _settings.get()
+
+broker_url = _cfg.redis_url
+# Above every delay smsq uses: retries and scheduled work wait in the ledger's
+# sorted sets, never as Celery countdowns, so nothing is redelivered early.
+broker_transport_options = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+    "retry_on_timeout": True,
+    "health_check_interval": 15,
+}
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = None  # keep trying through a Redis outage
+broker_heartbeat = 0
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_ignore_result = True
+result_backend = None
+task_serializer = "json"
+accept_content = ["json"]
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
+                             "interval_max": 1.0}
+task_default_queue = "smsq"
+task_queues = [Queue("smsq"), *[Queue(f"smsq.{name}") for name in REGISTRY]]
+task_routes = {"smsq.send": {"queue": "smsq"}, "smsq.poll_pending": {"queue": "smsq"},
+               "smsq.release": {"queue": "smsq"}, "smsq.reconcile": {"queue": "smsq"}}
+worker_hijack_root_logger = False
+worker_send_task_events = False
+worker_soft_shutdown_timeout = 30.0
+worker_enable_soft_shutdown_on_idle = False
+worker_max_tasks_per_child = 20_000
+timezone = "UTC"
+
+beat_schedule = {
+    "smsq-release": {"task": "smsq.release", "schedule": _cfg.release_interval},
+    "smsq-poll-pending": {"task": "smsq.poll_pending", "schedule": _cfg.poll_interval},
+    "smsq-reconcile": {"task": "smsq.reconcile", "schedule": _cfg.reconcile_interval},
+}

@@ -1,0 +1,71 @@
+"""Thin Celery tasks with stable names; each loads, calls `worker`, and returns a summary.
+
+Task names and kwargs are a public interface (see README): other applications
+enqueue them with `app.send_task("smsq.send", kwargs={...})`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from worker import polling, producer, reconcile, sending
+from worker.celery_app import app, engine
+from worker.engine import TASK_CHECK, queue_for
+
+log = structlog.get_logger("smsq.tasks")
+
+
+def _ids(value: Any) -> list[str] | None:
+    if isinstance(value, list) and value and all(isinstance(i, str) for i in value):
+        return value
+    log.error("task_kwargs_invalid", field="ids")
+    return None
+
+
+@app.task(name="smsq.send")
+def send(**kwargs: Any) -> dict[str, Any]:
+    result = producer.intake(engine(), kwargs)
+    return {"job_id": result.job_id, "count": len(result.ids)} if result else {"rejected": True}
+
+
+@app.task(name="smsq.deliver")
+def deliver(ids: Any = None, account: Any = None) -> dict[str, int]:
+    valid = _ids(ids)
+    if valid is None or not isinstance(account, str):
+        return {}
+    return sending.deliver(engine(), valid, account)
+
+
+@app.task(name="smsq.check_status")
+def check_status(ids: Any = None, account: Any = None) -> dict[str, int]:
+    valid = _ids(ids)
+    if valid is None:
+        return {}
+    eng = engine()
+    if isinstance(account, str):
+        return polling.check_status(eng, valid, account)
+    by_account: dict[str, list[str]] = {}
+    for row in filter(None, eng.ledger.get_many(valid)):
+        by_account.setdefault(row.get("acc", ""), []).append(row["id"])
+    for acc, group in by_account.items():
+        if acc in eng.cfg.accounts:
+            eng.enqueue(TASK_CHECK, {"ids": group, "account": acc},
+                        queue_for(eng.cfg.accounts[acc].provider))
+    return {"handed": sum(len(g) for g in by_account.values())}
+
+
+@app.task(name="smsq.poll_pending")
+def poll_pending() -> dict[str, int]:
+    return polling.poll_pending(engine())
+
+
+@app.task(name="smsq.release")
+def release() -> int:
+    return reconcile.release(engine())
+
+
+@app.task(name="smsq.reconcile")
+def reconcile_task() -> dict[str, int]:
+    return reconcile.reconcile(engine())

@@ -1,0 +1,117 @@
+"""The engine: what a worker process holds (settings, ledger, limiter, providers).
+
+It knows nothing of Celery: work is handed on through an injected `enqueue`
+callable, so the same send / poll / reconcile logic runs under Celery, in
+tests, and in benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis
+import requests
+
+from providers import REGISTRY, build_provider, build_session
+from providers.base import Provider
+from providers.models import AccountConfig
+from worker import settings as settings_mod
+from worker.circuit import Circuit
+from worker.ledger import Ledger
+from worker.limiter import RateLimiter
+from worker.settings import Settings
+
+Enqueue = Callable[[str, Mapping[str, Any], str], None]
+
+# Set while a send is in flight; the throttle hook calls it once the slot is granted.
+_on_wire: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "smsq_on_wire", default=None)
+
+TASK_DELIVER = "smsq.deliver"
+TASK_CHECK = "smsq.check_status"
+CONTROL_QUEUE = "smsq"
+
+
+def queue_for(provider: str) -> str:
+    return f"smsq.{provider}"
+
+
+def redis_client(url: str, *, timeout: float = 5.0) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                health_check_interval=15, retry_on_timeout=False)
+
+
+class Engine:
+    """One per worker process; thread-safe enough for Celery's prefork and threads pools."""
+
+    def __init__(
+        self,
+        cfg: Settings | None = None,
+        *,
+        client: redis.Redis | None = None,
+        enqueue: Enqueue | None = None,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.cfg = cfg or settings_mod.get()
+        self.r = client or redis_client(self.cfg.redis_url)
+        self.ledger = Ledger(self.r, retention_days=self.cfg.retention_days)
+        self.limiter = RateLimiter(self.r, margin=self.cfg.rate_margin,
+                                   max_wait=self.cfg.limiter_max_wait)
+        self.circuit = Circuit(self.r, threshold=self.cfg.circuit_threshold,
+                               cooldown=self.cfg.circuit_cooldown)
+        self.enqueue: Enqueue = enqueue or _no_enqueue
+        self.session = session
+        self.clock = clock or time.time
+        self._providers: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+
+    def provider(self, account: str | AccountConfig) -> Provider:
+        acc = account if isinstance(account, AccountConfig) else self.cfg.account(account)
+        with self._lock:
+            if acc.name not in self._providers:
+                self._providers[acc.name] = build_provider(
+                    acc, session=self.session or build_session(),
+                    throttle=self._throttle(acc),
+                    timeout=(self.cfg.connect_timeout, self.cfg.read_timeout),
+                )
+            return self._providers[acc.name]
+
+    def _throttle(self, acc: AccountConfig) -> Callable[[], None]:
+        rate = self.rate_of(acc)
+
+        def hook() -> None:
+            self.limiter.acquire(acc.name, rate)
+            callback = _on_wire.get()
+            if callback is not None:
+                callback()
+                _on_wire.set(None)
+
+        return hook
+
+    def rate_of(self, account: str | AccountConfig) -> float | None:
+        """Requests per second for an account: its setting, else the gateway's documented one."""
+        acc = account if isinstance(account, AccountConfig) else self.cfg.account(account)
+        return acc.rate_per_second or REGISTRY[acc.provider].default_rate
+
+    def deliver_later(self, ids: list[str], account: str) -> None:
+        acc = self.cfg.account(account)
+        self.enqueue(TASK_DELIVER, {"ids": ids, "account": account}, queue_for(acc.provider))
+
+
+def _no_enqueue(name: str, kwargs: Mapping[str, Any], queue: str) -> None:
+    """Without a broker, work is left to the ledger's release sweep."""
+    return None
+
+
+def set_on_wire(callback: Callable[[], None] | None) -> contextvars.Token[Any]:
+    return _on_wire.set(callback)
+
+
+def reset_on_wire(token: contextvars.Token[Any]) -> None:
+    _on_wire.reset(token)

@@ -1,0 +1,206 @@
+"""The ledger: every message's record in Redis, its state machine and its indexes.
+
+Keys (prefix `smsq:`):
+  m:<id>             hash, one message (status `st`, account `acc`, attempts `att`, ...)
+  job:<job>          hash, the job's shared fields and `st:<status>` counters
+  q / s / u          sorted sets: queued (score = release time), sending (lease
+                     expiry), unknown (next reconcile lookup)
+  p:<account>        sorted set, sent messages by next status check
+  pid:<prov>:<pid>   the gateway's message id -> our id
+  orphan:<prov>:<pid> a delivery report that arrived before its send result
+  idem:<key>         an idempotency key's content digest and job
+  jobs               sorted set of job ids by creation time
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import redis
+
+from worker.ledger_lua import TAKE_DUE, TRANSITION_MANY, TRANSITION_ONE
+
+P = "smsq:"
+QUEUED, SENDING, UNKNOWN = P + "q", P + "s", P + "u"
+Record = dict[str, str]
+
+
+def msg_key(msg_id: str) -> str:
+    return f"{P}m:{msg_id}"
+
+
+def job_key(job_id: str) -> str:
+    return f"{P}job:{job_id}"
+
+
+def pending_key(account: str) -> str:
+    return f"{P}p:{account}"
+
+
+def _flat(fields: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key, value in fields.items():
+        out += [key, "" if value is None else str(value)]
+    return out
+
+
+class Ledger:
+    """Message records and their conditional transitions."""
+
+    def __init__(self, client: redis.Redis, *, retention_days: float = 30.0) -> None:
+        self.r = client
+        self.retention = int(retention_days * 86400)
+        self._one = client.register_script(TRANSITION_ONE)
+        self._many = client.register_script(TRANSITION_MANY)
+        self._take = client.register_script(TAKE_DUE)
+
+    # -- writing new work --------------------------------------------------------
+
+    def create_job(self, job_id: str, job_fields: Mapping[str, Any],
+                   records: Sequence[Mapping[str, Any]], *, release_at: float,
+                   chunk: int = 2000) -> None:
+        """Write the job and one record per message; queued ones go to the queued index."""
+        now = time.time()
+        counts: dict[str, int] = {}
+        for rec in records:
+            counts[str(rec["st"])] = counts.get(str(rec["st"]), 0) + 1
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(job_key(job_id), mapping={**{k: str(v) for k, v in job_fields.items()
+                                                   if v is not None},
+                                                "created": now})
+            for st, n in counts.items():
+                pipe.hincrby(job_key(job_id), f"st:{st}", n)
+            pipe.hincrby(job_key(job_id), "total", len(records))
+            pipe.zadd(P + "jobs", {job_id: now})
+            pipe.execute()
+        for start in range(0, len(records), chunk):
+            self._write_records(records[start:start + chunk], now, release_at)
+
+    def _write_records(self, records: Sequence[Mapping[str, Any]], now: float,
+                       release_at: float) -> None:
+        with self.r.pipeline(transaction=False) as pipe:
+            queued: dict[str, float] = {}
+            for rec in records:
+                key = msg_key(str(rec["id"]))
+                pipe.hset(key, mapping={k: str(v) for k, v in rec.items() if v is not None})
+                pipe.hset(key, mapping={"created": now, "updated": now})
+                if rec["st"] == "queued":
+                    queued[str(rec["id"])] = release_at
+                else:
+                    pipe.expire(key, self.retention)
+            if queued:
+                pipe.zadd(QUEUED, queued)
+            pipe.execute()
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, msg_id: str) -> Record | None:
+        data = self.r.hgetall(msg_key(msg_id))
+        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def get_many(self, ids: Sequence[str]) -> list[Record | None]:
+        with self.r.pipeline(transaction=False) as pipe:
+            for msg_id in ids:
+                pipe.hgetall(msg_key(msg_id))
+            rows = pipe.execute()
+        return [{k.decode(): v.decode() for k, v in row.items()} if row else None
+                for row in rows]
+
+    def job(self, job_id: str) -> Record | None:
+        data = self.r.hgetall(job_key(job_id))
+        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def job_ids(self, job_id: str) -> list[str]:
+        total = int((self.job(job_id) or {}).get("total", "0"))
+        return [f"{job_id}.{i}" for i in range(total)]
+
+    # -- transitions ---------------------------------------------------------------
+
+    def transition(self, msg_id: str, expected: Iterable[str], new: str, *,
+                   score: float = 0.0, **fields: Any) -> bool:
+        args = [msg_id, ",".join(expected), new, time.time(), self.retention, score,
+                *_flat(fields)]
+        return bool(self._one(args=args))
+
+    def transition_many(self, ids: Sequence[str], expected: Iterable[str], new: str, *,
+                        score: float = 0.0, **fields: Any) -> list[str]:
+        if not ids:
+            return []
+        flat = _flat(fields)
+        args = [",".join(expected), new, time.time(), self.retention, score, len(flat),
+                *flat, *ids]
+        return [m.decode() for m in self._many(args=args)]
+
+    def pipeline_transitions(self, steps: Sequence[tuple[str, Iterable[str], str, float,
+                                                         Mapping[str, Any]]]) -> list[bool]:
+        """Several single-message transitions in one round trip."""
+        now = time.time()
+        with self.r.pipeline(transaction=False) as pipe:
+            for msg_id, expected, new, score, fields in steps:
+                self._one(args=[msg_id, ",".join(expected), new, now, self.retention,
+                                score, *_flat(fields)], client=pipe)
+            return [bool(x) for x in pipe.execute()]
+
+    def take_due(self, index: str, now: float, rescore_to: float, limit: int) -> list[str]:
+        """Ids due in `index`, re-scored so that a concurrent caller skips them."""
+        return [m.decode() for m in self._take(keys=[index], args=[now, rescore_to, limit])]
+
+    def mark_on_wire(self, ids: Sequence[str]) -> None:
+        """Record that the request for these messages is about to leave."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for msg_id in ids:
+                pipe.hset(msg_key(msg_id), "wire", "1")
+                pipe.hincrby(msg_key(msg_id), "att", 1)
+            pipe.execute()
+
+    def set_fields(self, msg_id: str, **fields: Any) -> None:
+        self.r.hset(msg_key(msg_id), mapping={k: str(v) for k, v in fields.items()})
+
+    # -- gateway ids and early reports ---------------------------------------------
+
+    def map_pids(self, provider: str, pairs: Mapping[str, str]) -> None:
+        """gateway id -> our id, so that delivery reports find their message."""
+        if not pairs:
+            return
+        with self.r.pipeline(transaction=False) as pipe:
+            for pid, msg_id in pairs.items():
+                pipe.set(f"{P}pid:{provider}:{pid}", msg_id, ex=self.retention)
+            pipe.execute()
+
+    def find_pids(self, provider: str, pids: Sequence[str]) -> list[str | None]:
+        if not pids:
+            return []
+        raw = self.r.mget([f"{P}pid:{provider}:{pid}" for pid in pids])
+        return [v.decode() if v else None for v in raw]
+
+    def park_orphan(self, provider: str, pid: str, report: Mapping[str, Any]) -> None:
+        self.r.set(f"{P}orphan:{provider}:{pid}", json.dumps(report), ex=86400)
+
+    def take_orphans(self, provider: str, pids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not pids:
+            return {}
+        keys = [f"{P}orphan:{provider}:{pid}" for pid in pids]
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.mget(keys)
+            pipe.delete(*keys)
+            raw, _ = pipe.execute()
+        return {pid: json.loads(v) for pid, v in zip(pids, raw, strict=True) if v}
+
+    # -- idempotency ---------------------------------------------------------------
+
+    def claim_idempotency(self, key: str, digest: str, job_id: str) -> tuple[str, str] | None:
+        """Reserve `key`; None when reserved now, else the (digest, job) it already has."""
+        value = json.dumps({"digest": digest, "job": job_id})
+        if self.r.set(f"{P}idem:{key}", value, nx=True, ex=self.retention):
+            return None
+        raw = self.r.get(f"{P}idem:{key}")
+        if raw is None:
+            return self.claim_idempotency(key, digest, job_id)
+        data = json.loads(raw)
+        return str(data["digest"]), str(data["job"])
+
+    def release_idempotency(self, key: str) -> None:
+        self.r.delete(f"{P}idem:{key}")

@@ -1,0 +1,132 @@
+"""Status polling: due messages per account, checked in the gateway's largest batch.
+
+Beat's `poll_pending` takes what is due from each account's index (re-scoring
+it, so a second beat or a crashed worker cannot lose or double it) and hands
+it to the gateway's queue as `check_status` tasks; `check_status` asks the
+gateway and moves each message forward, or re-schedules it with a growing
+interval, or gives up after the horizon with `unknown`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from providers.errors import SmsqError
+from providers.models import StatusQuery, StatusResult
+from worker.engine import TASK_CHECK, Engine, queue_for
+from worker.ledger import Record, pending_key
+from worker.limiter import Throttled
+from worker.reports import RANK, apply_status_steps
+
+log = structlog.get_logger("smsq.poll")
+POLL_LEASE = 120.0
+
+
+def poll_pending(engine: Engine, *, per_pass: int = 20_000) -> dict[str, int]:
+    """Hand every due status check to its gateway's queue; returns ids per account."""
+    now = engine.clock()
+    handed: dict[str, int] = {}
+    for name, acc in engine.cfg.accounts.items():
+        size = engine.provider(acc).max_status_ids
+        ids = engine.ledger.take_due(pending_key(name), now, now + POLL_LEASE, per_pass)
+        step = size * 10
+        for start in range(0, len(ids), step):
+            engine.enqueue(TASK_CHECK, {"ids": ids[start:start + step], "account": name},
+                           queue_for(acc.provider))
+        if ids:
+            handed[name] = len(ids)
+    return handed
+
+
+def check_status(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
+    """Ask the gateway about `ids` (sent or unknown messages of `account`)."""
+    rows = [r for r in engine.ledger.get_many(list(ids))
+            if r and r.get("st") in ("sent", "unknown") and r.get("pid")
+            and r.get("acc") == account]
+    provider = engine.provider(account)
+    counts: dict[str, int] = {}
+    size = provider.max_status_ids
+    for start in range(0, len(rows), size):
+        chunk = rows[start:start + size]
+        try:
+            results = provider.status([StatusQuery(r["pid"], r["to"]) for r in chunk])
+        except Throttled as exc:
+            _reschedule(engine, chunk, exc.retry_after)
+            continue
+        except SmsqError as exc:
+            log.warning("sms_status_failed", provider=account, error=type(exc).__name__)
+            _reschedule(engine, chunk, 30.0)
+            continue
+        for key, n in _apply(engine, chunk, results).items():
+            counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def _apply(engine: Engine, rows: list[Record], results: list[StatusResult]) -> dict[str, int]:
+    now = engine.clock()
+    finals: list[tuple[Record, StatusResult]] = []
+    steps: list[tuple[str, Sequence[str], str, float, dict[str, Any]]] = []
+    for row, res in zip(rows, results, strict=False):
+        if res.status.is_final:
+            finals.append((row, res))
+        elif now - float(row.get("sent_at") or row.get("updated") or now) > \
+                engine.cfg.status_horizon:
+            steps.append((row["id"], ["sent", "unknown"], "unknown", 0.0,
+                          {"reason": "no final status within the horizon",
+                           "raw": res.raw_code}))
+        elif row["st"] == "sent":
+            steps.append(_next_check(engine, row, res, now))
+    counts = apply_status_steps(engine, finals)
+    done = engine.ledger.pipeline_transitions(steps)
+    counts["rescheduled"] = sum(1 for ok in done if ok)
+    return counts
+
+
+def _next_check(engine: Engine, row: Record, res: StatusResult, now: float
+                ) -> tuple[str, Sequence[str], str, float, dict[str, Any]]:
+    checks = int(row.get("chk", "0")) + 1
+    interval = min(engine.cfg.poll_max_interval, engine.cfg.poll_interval * 2 ** (checks - 1))
+    fields: dict[str, Any] = {"chk": checks, "raw": res.raw_code}
+    if res.cost is not None:
+        fields["cost"] = res.cost
+    return (row["id"], ["sent"], "sent", now + interval, fields)
+
+
+def _reschedule(engine: Engine, rows: list[Record], after: float) -> None:
+    now = engine.clock()
+    engine.ledger.pipeline_transitions(
+        [(r["id"], ["sent"], "sent", now + after, {}) for r in rows if r["st"] == "sent"])
+
+
+def describe(record: Record, job: Record | None = None) -> dict[str, Any]:
+    """A message as the producer API shows it."""
+    job = job or {}
+    err = record.get("err")
+    return {
+        "id": record.get("id"),
+        "job": record.get("job"),
+        "status": record.get("st"),
+        "final": RANK.get(record.get("st", ""), 0) >= RANK["delivered"],
+        "recipient": record.get("to"),
+        "account": record.get("acc"),
+        "provider": record.get("prov"),
+        "provider_message_id": record.get("pid"),
+        "raw_code": record.get("raw"),
+        "attempts": int(record.get("att", "0")),
+        "created_at": _f(record.get("created")),
+        "updated_at": _f(record.get("updated")),
+        "sent_at": _f(record.get("sent_at")),
+        "final_at": _f(record.get("final_at")),
+        "cost": record.get("cost"),
+        "segments": record.get("seg"),
+        "reason": record.get("reason"),
+        "last_error": json.loads(err) if err else None,
+    }
+
+
+def _f(value: str | None) -> float | None:
+    return float(value) if value else None

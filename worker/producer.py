@@ -1,0 +1,265 @@
+"""The producer API: validate, write one ledger record per recipient, then enqueue.
+
+Records are written before anything is enqueued, so a message the caller got
+an id for is never lost: if the enqueue fails, beat's release sweep sends it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from providers import REGISTRY, phones, segments
+from providers.errors import ConfigurationError, SmsqError, ValidationError
+from worker.engine import Engine
+from worker.errors import LedgerUnavailable
+from worker.polling import describe
+
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})$")
+MAX_RECIPIENTS = 100_000
+MAX_TEXT = 5_000
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    ids: list[str]
+    rejected: dict[str, str] = field(default_factory=dict)  # id -> reason
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    route: tuple[str, ...]
+    pairs: list[tuple[str, str, str | None]]  # (recipient or raw, text, rejection reason)
+    sender: str | None
+    options: dict[str, Any]
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(6)
+
+
+def _texts(recipients: Sequence[Any] | None, text: Any,
+           messages: Mapping[str, str] | Sequence[Mapping[str, Any]] | None
+           ) -> list[tuple[Any, Any]]:
+    if messages is not None and recipients is not None:
+        raise ValidationError("give either recipients + text or messages, not both",
+                              field="messages")
+    if messages is not None:
+        if isinstance(messages, Mapping):
+            return list(messages.items())
+        if not isinstance(messages, Sequence) or isinstance(messages, str):
+            raise ValidationError("messages must be a list of {to, text}", field="messages")
+        out = []
+        for i, item in enumerate(messages):
+            if not isinstance(item, Mapping) or "to" not in item:
+                raise ValidationError(f"messages[{i}] must be an object with 'to' and 'text'",
+                                      field="messages")
+            out.append((item["to"], item.get("text", text)))
+        return out
+    if recipients is None or isinstance(recipients, str | bytes) or not isinstance(
+            recipients, Sequence):
+        raise ValidationError("recipients must be a list of phone numbers", field="recipients")
+    return [(r, text) for r in recipients]
+
+
+def _check_text(text: Any, max_segments: int | None) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("text is empty", field="text")
+    if len(text) > MAX_TEXT:
+        raise ValidationError(f"text is longer than {MAX_TEXT} characters", field="text")
+    info = segments.count(text)
+    if max_segments is not None and info.segments > max_segments:
+        raise ValidationError(f"text takes {info.segments} SMS segments ({info.encoding}); "
+                              f"the gateway allows {max_segments}", field="text")
+    return text
+
+
+def _route(engine: Engine, account: Any, route: Any) -> tuple[str, ...]:
+    cfg = engine.cfg
+    if account is not None and route is not None:
+        raise ValidationError("give account or route, not both", field="route")
+    try:
+        if route is not None:
+            if isinstance(route, str):
+                return cfg.route(route)
+            if isinstance(route, Sequence) and route and all(isinstance(a, str) for a in route):
+                return tuple(cfg.account(a).name for a in route)
+            raise ValidationError("route must be a route name or a list of accounts",
+                                  field="route")
+        if account is not None:
+            if not isinstance(account, str):
+                raise ValidationError("account must be a string", field="account")
+            return (cfg.account(account).name,)
+    except ConfigurationError as exc:
+        raise ValidationError(exc.message, field="route" if route else "account") from None
+    if len(cfg.accounts) == 1:
+        return (next(iter(cfg.accounts)),)
+    raise ValidationError("no account or route given (configured: "
+                          f"{', '.join(sorted(cfg.accounts)) or 'none'})", field="account")
+
+
+def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
+         messages: Any = None, account: Any = None, route: Any = None, sender: Any = None,
+         options: Any = None, strict: bool = True) -> _Plan:
+    """Validate everything; per-recipient problems raise when strict, else become rejections."""
+    chain = _route(engine, account, route)
+    limits = [REGISTRY[engine.cfg.account(a).provider].max_segments for a in chain]
+    max_segments = min((m for m in limits if m is not None), default=None)
+    if sender is not None and (not isinstance(sender, str) or not SENDER.match(sender)):
+        raise ValidationError("sender must be up to 11 letters/digits or a 3-15 digit number",
+                              field="sender")
+    if options is not None and not isinstance(options, Mapping):
+        raise ValidationError("options must be an object", field="options")
+    pairs_in = _texts(recipients, text, messages)
+    if not pairs_in:
+        raise ValidationError("no recipients", field="recipients")
+    if len(pairs_in) > MAX_RECIPIENTS:
+        raise ValidationError(f"more than {MAX_RECIPIENTS} recipients: use a campaign",
+                              field="recipients")
+    pairs: list[tuple[str, str, str | None]] = []
+    for raw, body in pairs_in:
+        body = _check_text(body, max_segments)
+        try:
+            pairs.append((phones.normalize(raw, engine.cfg.default_region), body, None))
+        except ValidationError as exc:
+            if strict:
+                raise ValidationError(f"{exc.message} (recipient #{len(pairs) + 1})",
+                                      field="recipients") from None
+            pairs.append((str(raw)[:32], body, exc.message))
+    return _Plan(chain, pairs, sender, dict(options or {}))
+
+
+def _digest(p: _Plan) -> str:
+    body = json.dumps([p.route, p.sender, p.options, [(to, t) for to, t, _ in p.pairs]],
+                      sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def write(engine: Engine, p: _Plan, *, job_id: str | None = None,
+          idempotency_key: str | None = None, source: str = "api") -> Submitted:
+    """Write the job's records (idempotently) and enqueue its sends."""
+    job_id = job_id or new_job_id()
+    if not JOB_ID.match(job_id):
+        raise ValidationError("job_id must be 1-40 of A-Z a-z 0-9 _ -", field="job_id")
+    try:
+        return _write(engine, p, job_id, idempotency_key, source)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise LedgerUnavailable(f"Redis is unreachable: {type(exc).__name__}") from None
+
+
+def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) -> Submitted:
+    ledger = engine.ledger
+    if key is not None:
+        if not isinstance(key, str) or not 0 < len(key) <= 200:
+            raise ValidationError("idempotency_key must be 1-200 characters",
+                                  field="idempotency_key")
+        held = ledger.claim_idempotency(key, _digest(p), job_id)
+        if held is not None:
+            digest, old_job = held
+            if digest != _digest(p):
+                raise ValidationError("idempotency key was used with different content",
+                                      field="idempotency_key")
+            return Submitted(old_job, ledger.job_ids(old_job), duplicate=True)
+    shared = len({t for _, t, _ in p.pairs}) == 1
+    job = {"text": p.pairs[0][1] if shared else None, "sender": p.sender,
+           "route": ",".join(p.route), "source": source, "idem": key,
+           "opts": json.dumps(p.options) if p.options else None}
+    records, rejected = [], {}
+    for i, (to, body, reason) in enumerate(p.pairs):
+        msg_id = f"{job_id}.{i}"
+        rec: dict[str, Any] = {"id": msg_id, "job": job_id, "to": to, "acc": p.route[0],
+                               "route": ",".join(p.route), "ri": 0, "att": 0,
+                               "st": "rejected" if reason else "queued",
+                               "text": None if shared else body}
+        if reason:
+            rec["reason"] = reason
+            rejected[msg_id] = reason
+        records.append(rec)
+    now = time.time()
+    ledger.create_job(job_id, job, records, release_at=now + engine.cfg.requeue_after)
+    _enqueue(engine, p, [r for r in records if r["st"] == "queued"])
+    return Submitted(job_id, [r["id"] for r in records], rejected)
+
+
+def _enqueue(engine: Engine, p: _Plan, records: list[dict[str, Any]]) -> None:
+    size = engine.provider(p.route[0]).max_recipients
+    by_text: dict[str, list[str]] = {}
+    for rec in records:
+        by_text.setdefault(str(rec.get("text")), []).append(str(rec["id"]))
+    try:
+        for ids in by_text.values():
+            for start in range(0, len(ids), size):
+                engine.deliver_later(ids[start:start + size], p.route[0])
+    except Exception:  # noqa: BLE001 - the release sweep sends what could not be enqueued
+        return
+
+
+def status(engine: Engine, ids: Sequence[str]) -> list[dict[str, Any]]:
+    if isinstance(ids, str) or not isinstance(ids, Sequence) or not ids:
+        raise ValidationError("ids must be a non-empty list of message ids", field="ids")
+    try:
+        rows = engine.ledger.get_many([str(i) for i in ids])
+        missing = [str(i) for i, row in zip(ids, rows, strict=True) if row is None]
+        if missing:
+            raise ValidationError(f"unknown message id(s): {', '.join(missing[:10])}",
+                                  field="ids")
+        jobs = {r["job"]: engine.ledger.job(r["job"]) for r in rows if r}
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise LedgerUnavailable(f"Redis is unreachable: {type(exc).__name__}") from None
+    return [describe(r, jobs.get(r["job"])) for r in rows if r]
+
+
+def job_status(engine: Engine, job_id: str) -> dict[str, Any]:
+    try:
+        job = engine.ledger.job(job_id)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise LedgerUnavailable(f"Redis is unreachable: {type(exc).__name__}") from None
+    if job is None:
+        raise ValidationError(f"unknown job id {job_id!r}", field="job_id")
+    counts = {k[3:]: int(v) for k, v in job.items() if k.startswith("st:") and int(v)}
+    return {"job": job_id, "total": int(job.get("total", "0")), "counts": counts,
+            "error": job.get("error")}
+
+
+def intake(engine: Engine, kwargs: Mapping[str, Any]) -> Submitted | None:
+    """`smsq.send` enqueued by name: bad input never vanishes, it ends `rejected`."""
+    job_id = kwargs.get("job_id") if isinstance(kwargs.get("job_id"), str) else None
+    known = {"recipients", "text", "messages", "account", "route", "sender", "options",
+             "idempotency_key", "job_id"}
+    try:
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ValidationError(f"unknown argument(s): {', '.join(unknown)}", field=unknown[0])
+        p = plan(engine, kwargs.get("recipients"), kwargs.get("text"),
+                 messages=kwargs.get("messages"), account=kwargs.get("account"),
+                 route=kwargs.get("route"), sender=kwargs.get("sender"),
+                 options=kwargs.get("options"), strict=False)
+        return write(engine, p, job_id=job_id, idempotency_key=kwargs.get("idempotency_key"),
+                     source="task")
+    except SmsqError as exc:
+        _reject_job(engine, job_id or new_job_id(), kwargs, exc)
+        return None
+
+
+def _reject_job(engine: Engine, job_id: str, kwargs: Mapping[str, Any], exc: SmsqError) -> None:
+    if not JOB_ID.match(job_id):
+        job_id = new_job_id()
+    raw = kwargs.get("recipients")
+    if raw is None and isinstance(kwargs.get("messages"), Mapping):
+        raw = list(kwargs["messages"])
+    targets = [str(r)[:32] for r in raw] if isinstance(raw, list) else []
+    records = [{"id": f"{job_id}.{i}", "job": job_id, "to": to, "acc": "", "st": "rejected",
+                "reason": str(exc), "att": 0} for i, to in enumerate(targets[:MAX_RECIPIENTS])]
+    engine.ledger.create_job(job_id, {"error": str(exc), "source": "task"}, records,
+                             release_at=time.time())

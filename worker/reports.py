@@ -1,0 +1,78 @@
+"""Applying status news (delivery reports, polls, lookups) without ever going backwards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from providers.models import Status, StatusResult
+
+if TYPE_CHECKING:
+    from worker.engine import Engine
+    from worker.ledger import Record
+
+RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "undelivered": 4,
+        "expired": 4, "rejected": 4, "failed": 4, "cancelled": 4}
+
+
+def _lower_than(status: str) -> list[str]:
+    """Statuses a message may move from to reach `status` (never backwards)."""
+    rank = RANK[status]
+    return [s for s, r in RANK.items() if r < rank and s != "sending"]
+
+
+def _fields(res: StatusResult, now: float) -> dict[str, Any]:
+    fields: dict[str, Any] = {"raw": res.raw_code, "lease": ""}
+    if res.status.is_final:
+        fields["final_at"] = res.updated_at or now
+    if res.cost is not None:
+        fields["cost"] = res.cost
+    if res.error:
+        fields["reason"] = res.error
+    return fields
+
+
+def apply_status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResult]]
+                       ) -> dict[str, int]:
+    """Move each message to its reported status if that is forward; counts by status."""
+    now = engine.clock()
+    steps = []
+    for row, res in pairs:
+        new = str(res.status)
+        if new in ("queued", "sending"):
+            continue
+        score = now + engine.cfg.poll_first_after if new == "sent" else 0.0
+        steps.append((row["id"], _lower_than(new), new, score, _fields(res, now)))
+    done = engine.ledger.pipeline_transitions(steps)
+    counts: dict[str, int] = {}
+    for step, ok in zip(steps, done, strict=True):
+        if ok:
+            counts[step[2]] = counts.get(step[2], 0) + 1
+    return counts
+
+
+def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
+                  ) -> dict[str, int]:
+    """Delivery reports from a gateway; unknown gateway ids are parked for their send result."""
+    ids = engine.ledger.find_pids(provider, [r.provider_message_id for r in results])
+    pairs = []
+    for res, msg_id in zip(results, ids, strict=True):
+        if msg_id is None:
+            engine.ledger.park_orphan(provider, res.provider_message_id, _to_json(res))
+        else:
+            pairs.append(({"id": msg_id}, res))
+    counts = apply_status_steps(engine, pairs)  # type: ignore[arg-type]
+    counts["parked"] = len(results) - len(pairs)
+    return counts
+
+
+def apply_parked(engine: Engine, provider: str, orphans: Mapping[str, Mapping[str, Any]]
+                 ) -> None:
+    results = [StatusResult(provider_message_id=pid, status=Status(o["status"]),
+                            raw_code=o.get("raw_code"), updated_at=o.get("updated_at"))
+               for pid, o in orphans.items()]
+    apply_reports(engine, provider, results)
+
+
+def _to_json(res: StatusResult) -> dict[str, Any]:
+    return {"status": str(res.status), "raw_code": res.raw_code, "updated_at": res.updated_at}

@@ -1,0 +1,254 @@
+"""Sending: claim queued messages, send them in the gateway's batch form, record outcomes.
+
+The claim (`queued -> sending`, with a lease) is the guard against sending
+twice: a redelivered task or a second worker finds the message no longer
+queued and does nothing. The `wire` flag is set once the rate-limit slot is
+granted, right before the request leaves, so reconciliation can tell a send
+that never left (safe to queue again) from one that may have (unknown).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from providers.base import Provider
+from providers.errors import (
+    GatewayUnavailable,
+    InvalidRecipient,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderAuthError,
+    RateLimited,
+    SmsqError,
+    TransientError,
+)
+from providers.models import OutgoingMessage, SendResult
+from worker.engine import Engine, reset_on_wire, set_on_wire
+from worker.ledger import Record
+from worker.limiter import Throttled
+
+log = structlog.get_logger("smsq.send")
+Step = tuple[str, Sequence[str], str, float, dict[str, Any]]
+
+
+def _never_reached(exc: BaseException) -> bool:
+    return isinstance(exc, GatewayUnavailable) and exc.never_reached
+
+
+def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
+    """Send the queued messages among `ids` through `account`; returns counts by outcome."""
+    rows = [r for r in engine.ledger.get_many(list(ids))
+            if r and r.get("st") == "queued" and r.get("acc") == account]
+    wait = engine.circuit.open_for(account)
+    if wait > 0:
+        return _circuit_open(engine, rows, account, wait)
+    claimed = set(engine.ledger.transition_many(
+        [r["id"] for r in rows], ["queued"], "sending",
+        score=engine.clock() + engine.cfg.send_lease, wire="0"))
+    rows = [r for r in rows if r["id"] in claimed]
+    if not rows:
+        return {}
+    provider = engine.provider(account)
+    jobs = _job_fields(engine, rows)
+    counts: dict[str, int] = {}
+    for chunk in _chunks(provider, [(r, _outgoing(r, jobs)) for r in rows]):
+        for outcome, n in _send_chunk(engine, provider, account, chunk).items():
+            counts[outcome] = counts.get(outcome, 0) + n
+    return counts
+
+
+def _job_fields(engine: Engine, rows: list[Record]) -> dict[str, Record]:
+    return {job: engine.ledger.job(job) or {} for job in {r["job"] for r in rows}}
+
+
+def _outgoing(row: Record, jobs: dict[str, Record]) -> OutgoingMessage:
+    job = jobs.get(row["job"], {})
+    options = json.loads(row.get("opts") or job.get("opts") or "{}")
+    return OutgoingMessage(ref=row["id"], recipient=row["to"],
+                           text=row.get("text") or job.get("text", ""),
+                           sender=row.get("sender") or job.get("sender") or None,
+                           options=options)
+
+
+def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
+            ) -> list[list[tuple[Record, OutgoingMessage]]]:
+    groups: dict[Any, list[tuple[Record, OutgoingMessage]]] = {}
+    for pair in pairs:
+        groups.setdefault(provider.batch_key(pair[1]), []).append(pair)
+    size = provider.max_recipients
+    return [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
+def _send_chunk(engine: Engine, provider: Provider, account: str,
+                chunk: list[tuple[Record, OutgoingMessage]]) -> dict[str, int]:
+    ids = [r["id"] for r, _ in chunk]
+    wired: list[bool] = [False]
+
+    def on_wire() -> None:
+        engine.ledger.mark_on_wire(ids)
+        wired[0] = True
+
+    token = set_on_wire(on_wire)
+    try:
+        results = _call_with_retry(provider, [m for _, m in chunk])
+    except Throttled as exc:
+        return _requeue(engine, chunk, exc.retry_after, attempt=False)
+    except SmsqError as exc:
+        return _request_failed(engine, provider, account, chunk, exc)
+    except Exception as exc:  # a bug must not strand the claim
+        log.exception("sms_send_crashed", provider=account)
+        if wired[0]:
+            return _settle(engine, [_unknown_step(engine, provider, r, str(exc)) for r, _ in chunk])
+        return _requeue(engine, chunk, 5.0, attempt=False)
+    finally:
+        reset_on_wire(token)
+    engine.circuit.success(account)
+    return _apply_results(engine, provider, chunk, results)
+
+
+def _call_with_retry(provider: Provider, msgs: list[OutgoingMessage]) -> list[SendResult]:
+    """In-call retries only for requests that provably never reached the gateway."""
+    retrying = Retrying(retry=retry_if_exception(_never_reached), stop=stop_after_attempt(3),
+                        wait=wait_exponential(multiplier=0.2, max=1.0), reraise=True)
+    return retrying(provider.send, msgs)
+
+
+def _apply_results(engine: Engine, provider: Provider,
+                   chunk: list[tuple[Record, OutgoingMessage]],
+                   results: list[SendResult]) -> dict[str, int]:
+    now = engine.clock()
+    steps: list[Step] = []
+    pids: dict[str, str] = {}
+    for (row, _), res in zip(chunk, results, strict=True):
+        if res.accepted and res.provider_message_id:
+            pids[res.provider_message_id] = row["id"]
+            steps.append((row["id"], ["sending"], "sent", now + engine.cfg.poll_first_after,
+                          {"pid": res.provider_message_id, "prov": provider.name,
+                           "cost": res.cost, "seg": res.segments, "sent_at": now,
+                           "raw": res.raw_code, "lease": "", "chk": 0}))
+        else:
+            steps.append(_error_step(engine, provider, row, res.error, res.raw_code))
+    engine.ledger.map_pids(provider.name, pids)
+    counts = _settle(engine, steps)
+    _early_reports(engine, provider, pids)
+    log.info("sms_batch_sent", provider=provider.account.name, size=len(chunk),
+             accepted=len(pids))
+    return counts
+
+
+def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqError | None,
+                raw: str | None) -> Step:
+    err = error or OutcomeUnknown("gateway returned no id", provider=provider.name)
+    if isinstance(err, TransientError):
+        return _retry_step(engine, row, err)
+    if isinstance(err, OutcomeUnknown):
+        return _unknown_step(engine, provider, row, err.message)
+    status = "rejected" if isinstance(err, InvalidRecipient | PermanentError) else "failed"
+    return (row["id"], ["sending"], status, 0.0,
+            {"err": json.dumps(err.to_dict()), "raw": raw or err.code, "lease": ""})
+
+
+def _retry_step(engine: Engine, row: Record, err: SmsqError) -> Step:
+    attempts = int(row.get("att", "0")) + 1
+    if attempts >= engine.cfg.max_attempts:
+        return (row["id"], ["sending"], "failed", 0.0,
+                {"err": json.dumps(err.to_dict()), "lease": "", "reason": "retries exhausted"})
+    delay = min(engine.cfg.backoff_max, engine.cfg.backoff_base * 2 ** (attempts - 1))
+    delay = max(delay * random.uniform(0.5, 1.0), err.retry_after or 0.0)
+    return (row["id"], ["sending"], "queued", engine.clock() + delay,
+            {"err": json.dumps(err.to_dict()), "lease": "", "wire": "0"})
+
+
+def _unknown_step(engine: Engine, provider: Provider, row: Record, why: str) -> Step:
+    can_lookup = type(provider).lookup is not Provider.lookup
+    score = engine.clock() + 10.0 if can_lookup else 0.0
+    return (row["id"], ["sending"], "unknown", score,
+            {"err": json.dumps({"class": "OutcomeUnknown", "message": why}), "lease": "",
+             "prov": provider.name})
+
+
+def _request_failed(engine: Engine, provider: Provider, account: str,
+                    chunk: list[tuple[Record, OutgoingMessage]], exc: SmsqError) -> dict[str, int]:
+    rows = [r for r, _ in chunk]
+    log.warning("sms_request_failed", provider=account, error=type(exc).__name__,
+                code=exc.code, http=exc.http_status)
+    if isinstance(exc, RateLimited):
+        engine.limiter.penalize(account, exc.retry_after or 1.0)
+    if isinstance(exc, TransientError):
+        opened = engine.circuit.failure(account)
+        if opened:
+            moved = _failover(engine, rows, exc)
+            rows = [r for r in rows if r["id"] not in moved]
+        return _settle(engine, [_retry_step(engine, r, exc) for r in rows])
+    if isinstance(exc, ProviderAuthError):
+        moved = _failover(engine, rows, exc)
+        rows = [r for r in rows if r["id"] not in moved]
+    if isinstance(exc, OutcomeUnknown):
+        return _settle(engine, [_unknown_step(engine, provider, r, exc.message) for r in rows])
+    return _settle(engine, [_error_step(engine, provider, r, exc, exc.code) for r in rows])
+
+
+def _failover(engine: Engine, rows: list[Record], exc: SmsqError) -> set[str]:
+    """Hand messages with a next route step to that account; returns the ids moved."""
+    moved: set[str] = set()
+    by_next: dict[str, list[str]] = {}
+    for row in rows:
+        route = [a for a in row.get("route", "").split(",") if a]
+        idx = int(row.get("ri", "0"))
+        if idx + 1 < len(route):
+            nxt = route[idx + 1]
+            if engine.ledger.transition(row["id"], ["sending"], "queued",
+                                        score=engine.clock() + engine.cfg.requeue_after,
+                                        acc=nxt, ri=idx + 1, wire="0", lease="",
+                                        err=json.dumps(exc.to_dict())):
+                moved.add(row["id"])
+                by_next.setdefault(nxt, []).append(row["id"])
+    for nxt, ids in by_next.items():
+        log.info("sms_failed_over", provider=nxt, size=len(ids), error=type(exc).__name__)
+        engine.deliver_later(ids, nxt)
+    return moved
+
+
+def _circuit_open(engine: Engine, rows: list[Record], account: str, wait: float
+                  ) -> dict[str, int]:
+    claimed = engine.ledger.transition_many([r["id"] for r in rows], ["queued"], "sending",
+                                            score=engine.clock() + engine.cfg.send_lease)
+    rows = [r for r in rows if r["id"] in set(claimed)]
+    err = TransientError("circuit open", provider=account, retry_after=wait)
+    moved = _failover(engine, rows, err)
+    rest = [r for r in rows if r["id"] not in moved]
+    engine.ledger.transition_many([r["id"] for r in rest], ["sending"], "queued",
+                                  score=engine.clock() + wait, lease="")
+    return {"failed_over": len(moved), "waiting": len(rest)}
+
+
+def _requeue(engine: Engine, chunk: list[tuple[Record, OutgoingMessage]], after: float, *,
+             attempt: bool) -> dict[str, int]:
+    ids = [r["id"] for r, _ in chunk]
+    moved = engine.ledger.transition_many(ids, ["sending"], "queued",
+                                          score=engine.clock() + after, lease="", wire="0")
+    return {"throttled": len(moved)}
+
+
+def _settle(engine: Engine, steps: list[Step]) -> dict[str, int]:
+    done = engine.ledger.pipeline_transitions(steps)
+    counts: dict[str, int] = {}
+    for (_, _, new, _, _), ok in zip(steps, done, strict=True):
+        if ok:
+            counts[new] = counts.get(new, 0) + 1
+    return counts
+
+
+def _early_reports(engine: Engine, provider: Provider, pids: dict[str, str]) -> None:
+    """Delivery reports that arrived before this send result was recorded."""
+    from worker.reports import apply_parked
+
+    orphans = engine.ledger.take_orphans(provider.name, list(pids))
+    if orphans:
+        apply_parked(engine, provider.name, orphans)

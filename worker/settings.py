@@ -1,0 +1,173 @@
+"""Settings: the one module that reads the environment.
+
+Accounts: every gateway whose credentials are set (`SMSQ_<PROVIDER>_<FIELD>`)
+is an account named after the gateway. More accounts, for routes and
+failover, are declared in `SMSQ_ACCOUNTS` as `name:provider` pairs and take
+their settings from `SMSQ_<NAME>_<FIELD>`. Credentials stay in the worker's
+environment; task messages and the ledger name accounts only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from providers import REGISTRY
+from providers.errors import ConfigurationError
+from providers.models import AccountConfig, Secret
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = DEFAULT_REDIS_URL
+    accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default_region: str = "RU"
+    retention_days: float = 30.0
+    max_attempts: int = 5
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    send_lease: float = 120.0
+    requeue_after: float = 60.0
+    poll_interval: float = 30.0
+    poll_first_after: float = 10.0
+    poll_max_interval: float = 1800.0
+    status_horizon: float = 72 * 3600.0
+    unknown_lookup_horizon: float = 3600.0
+    release_interval: float = 1.0
+    reconcile_interval: float = 30.0
+    limiter_max_wait: float = 2.0
+    rate_margin: float = 0.03
+    circuit_threshold: int = 5
+    circuit_cooldown: float = 30.0
+    webhook_token: str = field(default="", repr=False)
+    webhook_max_body: int = 1_048_576
+    smsru_callback_hash: bool = False
+    connect_timeout: float = 3.05
+    read_timeout: float = 15.0
+    producer_timeout: float = 5.0
+
+    def account(self, name: str) -> AccountConfig:
+        try:
+            return self.accounts[name]
+        except KeyError:
+            known = ", ".join(sorted(self.accounts)) or "none configured"
+            raise ConfigurationError(f"unknown account {name!r} (known: {known})") from None
+
+    def route(self, name: str) -> tuple[str, ...]:
+        """A route by name, or a single account as a one-step route."""
+        if name in self.routes:
+            return self.routes[name]
+        return (self.account(name).name,)
+
+    def secrets(self) -> list[str]:
+        out = [v for acc in self.accounts.values() for v in acc.secret_values()]
+        return out + ([self.webhook_token] if self.webhook_token else [])
+
+
+def _num(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{key} must be a number, got {raw!r}") from None
+
+
+def _account(env: Mapping[str, str], name: str, provider: str) -> AccountConfig | None:
+    if provider not in REGISTRY:
+        known = ", ".join(REGISTRY)
+        raise ConfigurationError(f"account {name!r}: unknown provider {provider!r} ({known})")
+    cls = REGISTRY[provider]
+    prefix = f"SMSQ_{name.upper()}_"
+    creds = {f: Secret(env[prefix + f.upper()]) for f in cls.credential_fields
+             if env.get(prefix + f.upper())}
+    if not creds:
+        return None
+    mirrors = tuple(u.strip() for u in env.get(prefix + "MIRRORS", "").split(",") if u.strip())
+    rate = _num(env, prefix + "RATE", cls.default_rate or 0.0) or None
+    return AccountConfig(name=name, provider=provider, credentials=creds,
+                         base_url=env.get(prefix + "BASE_URL") or None, mirrors=mirrors,
+                         rate_per_second=rate)
+
+
+def _accounts(env: Mapping[str, str]) -> dict[str, AccountConfig]:
+    accounts: dict[str, AccountConfig] = {}
+    pairs = [(p, p) for p in REGISTRY]
+    for item in env.get("SMSQ_ACCOUNTS", "").split(","):
+        if item.strip():
+            name, _, provider = item.strip().partition(":")
+            pairs.append((name.strip(), (provider or name).strip()))
+    for name, provider in pairs:
+        acc = _account(env, name, provider)
+        if acc is not None:
+            accounts[name] = acc
+        elif name != provider:
+            raise ConfigurationError(f"account {name!r} declared in SMSQ_ACCOUNTS has no "
+                                     f"credentials (set SMSQ_{name.upper()}_...)")
+    return accounts
+
+
+def _routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]) -> dict[str, tuple[str, ...]]:
+    """`SMSQ_ROUTES="main=smsclub,smsc;ru=smsru,sms1000"`."""
+    routes: dict[str, tuple[str, ...]] = {}
+    for item in env.get("SMSQ_ROUTES", "").split(";"):
+        if not item.strip():
+            continue
+        name, _, steps = item.partition("=")
+        chain = tuple(s.strip() for s in steps.split(",") if s.strip())
+        missing = [s for s in chain if s not in accounts]
+        if not chain or missing:
+            raise ConfigurationError(f"route {name.strip()!r} names unknown accounts {missing}")
+        routes[name.strip()] = chain
+    return routes
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    accounts = _accounts(env)
+    return Settings(
+        redis_url=env.get("SMSQ_REDIS_URL") or DEFAULT_REDIS_URL,
+        accounts=accounts,
+        routes=_routes(env, accounts),
+        default_region=env.get("SMSQ_DEFAULT_REGION", "RU"),
+        retention_days=_num(env, "SMSQ_RETENTION_DAYS", 30.0),
+        max_attempts=int(_num(env, "SMSQ_MAX_ATTEMPTS", 5)),
+        send_lease=_num(env, "SMSQ_SEND_LEASE", 120.0),
+        requeue_after=_num(env, "SMSQ_REQUEUE_AFTER", 60.0),
+        poll_interval=_num(env, "SMSQ_POLL_INTERVAL", 30.0),
+        poll_first_after=_num(env, "SMSQ_POLL_FIRST_AFTER", 10.0),
+        poll_max_interval=_num(env, "SMSQ_POLL_MAX_INTERVAL", 1800.0),
+        status_horizon=_num(env, "SMSQ_STATUS_HORIZON_HOURS", 72.0) * 3600.0,
+        release_interval=_num(env, "SMSQ_RELEASE_INTERVAL", 1.0),
+        reconcile_interval=_num(env, "SMSQ_RECONCILE_INTERVAL", 30.0),
+        limiter_max_wait=_num(env, "SMSQ_LIMITER_MAX_WAIT", 2.0),
+        rate_margin=_num(env, "SMSQ_RATE_MARGIN", 0.03),
+        circuit_threshold=int(_num(env, "SMSQ_CIRCUIT_THRESHOLD", 5)),
+        circuit_cooldown=_num(env, "SMSQ_CIRCUIT_COOLDOWN", 30.0),
+        webhook_token=env.get("SMSQ_WEBHOOK_TOKEN", ""),
+        smsru_callback_hash=env.get("SMSQ_SMSRU_CALLBACK_HASH", "") in ("1", "true", "yes"),
+        connect_timeout=_num(env, "SMSQ_CONNECT_TIMEOUT", 3.05),
+        read_timeout=_num(env, "SMSQ_READ_TIMEOUT", 15.0),
+        producer_timeout=_num(env, "SMSQ_PRODUCER_TIMEOUT", 5.0),
+    )
+
+
+_cached: Settings | None = None
+
+
+def get() -> Settings:
+    """Process-wide settings, read once."""
+    global _cached
+    if _cached is None:
+        _cached = load()
+    return _cached
+
+
+def reset() -> None:
+    global _cached
+    _cached = None
