@@ -1,0 +1,335 @@
+"""sms.ru simulator: GET or POST, `api_id`, JSON with `json=1`, plain text lines otherwise.
+
+Decisions where sms.ru's documentation is silent (see providers.md §1.9):
+more than 100 recipients is a request-level 213; a recipient repeated in one
+request is accepted once (the reply keys by number, so it cannot say more);
+the throttle reply is the account's daily-limit error 206 (sms.ru documents no
+request-rate limit); a call check is confirmed ("401") once the clock passes
+5 s after `callcheck/add`, except for numbers ending in 0000, which never call
+and expire ("402") after 300 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from providers import segments
+from providers.sandbox.core import GatewaySimulator, SimMessage, SimRequest, SimResponse
+
+API_ID = "sandbox-smsru-api-id"
+PRICE = Decimal("0.50")  # per segment
+MAX_RECIPIENTS, MAX_SEGMENTS = 100, 8
+CALL_PHONE = "78005008275"
+CONFIRM_AFTER, CHECK_EXPIRES = 5.0, 300.0
+STAGE_CODES = {"queued": 100, "sent": 102, "delivered": 103, "expired": 104,
+               "undelivered": 106, "rejected": 108, "failed": 150}
+TEXTS = {
+    -1: "Сообщение не найдено", 100: "Сообщение находится в нашей очереди",
+    102: "Сообщение отправлено (в пути)", 103: "Сообщение доставлено",
+    104: "Не может быть доставлено: время жизни истекло",
+    106: "Не может быть доставлено: сбой в телефоне", 108: "Не может быть доставлено: отклонено",
+    150: "Не может быть доставлено: не найден маршрут на данный номер",
+    200: "Неправильный api_id", 201: "Не хватает средств на лицевом счету",
+    202: "Неправильно указан номер получателя", 203: "Нет текста сообщения",
+    204: "Имя отправителя не согласовано с администрацией",
+    205: "Сообщение слишком длинное (превышает 8 СМС)",
+    206: "Будет превышен или уже превышен дневной лимит на отправку сообщений",
+    207: "На этот номер (или один из номеров) нельзя отправлять сообщения",
+    208: "Параметр time указан неправильно", 209: "Вы добавили этот номер в стоп-лист",
+    211: "Метод не найден", 213: "Указано более 100 номеров в списке получателей",
+    901: "Callback: URL неверный (не начинается на http://)",
+    902: "Callback: Обработчик не найден (возможно был удален ранее)",
+}
+CHECK_TEXTS = {"400": "Авторизация по звонку: номер пока не подтвержден",
+               "401": "Авторизация по звонку: номер подтвержден",
+               "402": "Авторизация по звонку: истекло время ожидания"}
+_KEYED = re.compile(r"(?:to|multi)\[(.*)\]")
+
+Body = dict[str, Any]
+
+
+class Refusal(Exception):
+    """A request-level sms.ru error; the handler answers it as the ERROR envelope."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def error_body(code: int) -> Body:
+    return {"status": "ERROR", "status_code": code, "status_text": TEXTS.get(code, "Ошибка")}
+
+
+def ok(**fields: Any) -> Body:
+    return {"status": "OK", "status_code": 100, **fields}
+
+
+def normalize(raw: str) -> str | None:
+    """9161234567, 89161234567, +79161234567 -> 79161234567; None when not a number."""
+    d = re.sub(r"\D", "", raw)
+    if len(d) == 10:
+        return "7" + d
+    if len(d) == 11 and d[0] == "8":
+        return "7" + d[1:]
+    return d if 11 <= len(d) <= 15 else None
+
+
+def national(phone: str) -> str:
+    """Stop-list keys are shown as 10 national digits for Russian numbers."""
+    return phone[1:] if len(phone) == 11 and phone.startswith("7") else phone
+
+
+def plain(body: Body) -> str:
+    """The line format of replies without json=1 (providers.md §1.3)."""
+    lines = [str(body.get("status_code"))]
+    if body.get("status") != "OK":
+        return lines[0]
+    if "total_cost" in body:
+        return "\n".join([*lines, str(body["total_cost"]), str(body["total_sms"])])
+    for item in (body.get("sms") or {}).values():
+        lines.append(str(item.get("sms_id") or item.get("status_code")))
+    for key, value in body.items():
+        if key not in ("status", "status_code", "sms") and not isinstance(value, list | dict):
+            lines.append(f"{key}={value}")
+    return "\n".join(lines)
+
+
+class SmsRuSim(GatewaySimulator):
+    """sms.ru's HTTP API over the shared sandbox state."""
+
+    name = "smsru"
+    hosts = ("smsru",)
+    credentials = {"api_id": API_ID}  # noqa: RUF012 - fixed sandbox credentials
+    base_path = ""
+    send_path = "/sms/send"
+
+    def data(self) -> dict[str, Any]:
+        with self.state.lock:
+            return self.state.extra.setdefault(self.name, {  # type: ignore[no-any-return]
+                "balance": Decimal("1000000.00"), "stoplist": {}, "checks": {},
+                "senders": ["smsq", "SMS.RU"], "total_limit": 5000, "total_free": 5,
+            })
+
+    def handle(self, req: SimRequest) -> SimResponse:
+        params = req.params()
+        route = ROUTES.get(req.path.rstrip("/"))
+        if params.get("api_id") != API_ID:
+            body = error_body(200)
+        elif route is None:
+            body = error_body(211)
+        else:
+            try:
+                body = route(self, req, params)
+            except Refusal as refusal:
+                body = error_body(refusal.code)
+        return reply(body, params)
+
+    def throttle_response(self, req: SimRequest) -> SimResponse:
+        return reply(error_body(206), req.params())
+
+    # -- sms ---------------------------------------------------------------------
+
+    def recipients(self, req: SimRequest, params: dict[str, str]) -> list[tuple[str, str]]:
+        """(raw number, text) pairs from `to[..]`/`multi[..]`, or `to` with `msg`/`text`."""
+        keyed = [(m.group(1), v) for k, v in req.items() if (m := _KEYED.fullmatch(k))]
+        if keyed:
+            return keyed
+        text = params.get("msg", params.get("text", ""))
+        numbers = [n.strip() for n in params.get("to", "").split(",") if n.strip()]
+        if numbers and not text.strip():
+            raise Refusal(203)
+        if numbers and segments.count(text).segments > MAX_SEGMENTS:
+            raise Refusal(205)
+        return [(n, text) for n in numbers]
+
+    def checked(self, req: SimRequest, params: dict[str, str]) -> list[tuple[str, str]]:
+        """Request-level checks shared by send and cost."""
+        pairs = self.recipients(req, params)
+        if not pairs:
+            raise Refusal(202)
+        if len(pairs) > MAX_RECIPIENTS:
+            raise Refusal(213)
+        sender = params.get("from")
+        if sender and sender not in self.data()["senders"]:
+            raise Refusal(204)
+        if params.get("time") and not params["time"].strip().isdigit():
+            raise Refusal(208)
+        return pairs
+
+    def refusal(self, phone: str | None, text: str) -> int | None:
+        """A recipient's own error code, or None when it can be sent."""
+        if phone is None:
+            return 202
+        if phone.endswith("0000"):
+            return 207
+        if national(phone) in self.data()["stoplist"]:
+            return 209
+        if not text.strip():
+            return 203
+        return 205 if segments.count(text).segments > MAX_SEGMENTS else None
+
+    def send(self, req: SimRequest, params: dict[str, str]) -> Body:
+        test = params.get("test") == "1"
+        plan: dict[str, tuple[int | None, str]] = {}
+        for raw, text in self.checked(req, params):
+            phone = normalize(raw)
+            plan.setdefault(phone or raw, (self.refusal(phone, text), text))
+        parts = {k: segments.count(t).segments for k, (c, t) in plan.items() if c is None}
+        cost = Decimal(0) if test else PRICE * sum(parts.values())
+        with self.state.lock:
+            if cost > self.data()["balance"]:
+                raise Refusal(201)
+            self.data()["balance"] -= cost
+        sms = {key: error_body(code) if code is not None
+               else self.accept(req, key, text, params, test) for key, (code, text) in plan.items()}
+        return ok(sms=sms, balance=float(self.data()["balance"]))
+
+    def accept(self, req: SimRequest, phone: str, text: str, params: dict[str, str],
+               test: bool) -> Body:
+        sms_id = f"000000-{self.state.next_id(self.name, start=10000001)}"
+        meta = {k: params[k] for k in ("ip", "time", "ttl", "daytime", "translit", "partner_id")
+                if k in params}
+        self.state.accept(self.name, req.host, sms_id, phone, text, params.get("from") or None,
+                          test=test, **meta)
+        return {"status": "OK", "status_code": 100, "sms_id": sms_id}
+
+    def cost(self, req: SimRequest, params: dict[str, str]) -> Body:
+        sms: Body = {}
+        for raw, text in self.checked(req, params):
+            phone = normalize(raw)
+            code, parts = self.refusal(phone, text), segments.count(text).segments
+            sms[phone or raw] = error_body(code) if code is not None else ok(
+                cost=float(PRICE * parts), sms=parts)
+        good = [v for v in sms.values() if v["status"] == "OK"]
+        return ok(sms=sms, total_cost=float(sum(Decimal(str(v["cost"])) for v in good)),
+                  total_sms=sum(v["sms"] for v in good))
+
+    def status(self, req: SimRequest, params: dict[str, str]) -> Body:
+        ids = [i.strip() for i in params.get("sms_id", "").split(",") if i.strip()]
+        return ok(sms={i: self.status_item(i) for i in ids[:MAX_RECIPIENTS]},
+                  balance=float(self.data()["balance"]))
+
+    def status_item(self, sms_id: str) -> Body:
+        msg = self.state.find(self.name, sms_id)
+        if msg is None:
+            return error_body(-1)
+        code = self.code_of(msg)
+        changed = msg.time + {100: 0.0, 102: self.state.queued_for}.get(code,
+                                                                         self.state.final_after)
+        price = 0 if msg.meta.get("test") else PRICE * segments.count(msg.text).segments
+        return {"status": "OK", "status_code": code, "status_text": TEXTS.get(code, ""),
+                "cost": float(price), "send_time": int(msg.time), "status_time": int(changed)}
+
+    def code_of(self, msg: SimMessage) -> int:
+        """Test messages never leave the queue; others follow the shared timeline."""
+        return 100 if msg.meta.get("test") else STAGE_CODES.get(self.state.stage(msg), 107)
+
+    # -- account -----------------------------------------------------------------
+
+    def my(self, req: SimRequest, params: dict[str, str]) -> Body:
+        data, what = self.data(), req.path.rstrip("/").rsplit("/", 1)[-1]
+        if what == "balance":
+            return ok(balance=float(data["balance"]))
+        if what == "senders":
+            return ok(senders=list(data["senders"]))
+        if what == "free":
+            return ok(total_free=data["total_free"], used_today=None)
+        with self.state.lock:
+            today = int(self.state.clock() // 86400)
+            used = sum(1 for m in self.state.messages if m.gateway == self.name
+                       and int(m.time // 86400) == today and not m.meta.get("test"))
+        return ok(total_limit=data["total_limit"], used_today=used)
+
+    def stoplist(self, req: SimRequest, params: dict[str, str]) -> Body:
+        stoplist: dict[str, str] = self.data()["stoplist"]
+        action = req.path.rstrip("/").rsplit("/", 1)[-1]
+        if action == "get":
+            with self.state.lock:
+                return ok(stoplist=dict(stoplist))
+        phone = normalize(params.get("stoplist_phone", ""))
+        if phone is None:
+            raise Refusal(202)
+        with self.state.lock:
+            if action == "add":
+                stoplist[national(phone)] = params.get("stoplist_text", "")
+            else:
+                stoplist.pop(national(phone), None)
+        return ok()
+
+    def callback(self, req: SimRequest, params: dict[str, str]) -> Body:
+        action, url = req.path.rstrip("/").rsplit("/", 1)[-1], params.get("url", "")
+        with self.state.lock:
+            urls = self.state.callbacks.setdefault(self.name, [])
+            if action == "add":
+                if not url.startswith(("http://", "https://")):
+                    raise Refusal(901)
+                if url not in urls:
+                    urls.append(url)
+            elif action == "del":
+                if url not in urls:
+                    raise Refusal(902)
+                urls.remove(url)
+            return ok(callback=list(urls))
+
+    def callcheck(self, req: SimRequest, params: dict[str, str]) -> Body:
+        checks: dict[str, tuple[str, float]] = self.data()["checks"]
+        if req.path.rstrip("/").endswith("/add"):
+            phone = normalize(params.get("phone", ""))
+            if phone is None:
+                raise Refusal(202)
+            n = self.state.next_id(self.name + "-check", start=201737)
+            check_id = f"{n}-{542 + n % 100}"
+            with self.state.lock:
+                checks[check_id] = (phone, self.state.clock())
+            pretty = "+7 (800) 500-8275"
+            html = f'&lt;a href="callto:{CALL_PHONE}"&gt;{pretty}&lt;\\a&gt;'
+            return ok(check_id=check_id, call_phone=CALL_PHONE, call_phone_pretty=pretty,
+                      call_phone_html=html)
+        entry = checks.get(params.get("check_id", ""))
+        if entry is None:
+            return error_body(-1)
+        phone, created = entry
+        age = self.state.clock() - created
+        code = ("402" if age >= CHECK_EXPIRES else "400") if phone.endswith("0000") \
+            else ("401" if age >= CONFIRM_AFTER else "400")
+        return ok(check_status=code, check_status_text=CHECK_TEXTS[code])
+
+    def auth(self, req: SimRequest, params: dict[str, str]) -> Body:
+        return ok()
+
+    # -- delivery reports --------------------------------------------------------
+
+    def report_request(self, msgs: list[SimMessage]) -> tuple[str, bytes]:
+        """Form POST of data[0..n] ("sms_status\\n<id>\\n<code>\\n<ts>") and their hash."""
+        now = int(self.state.clock())
+        items = [f"sms_status\n{m.id}\n{self.code_of(m)}\n{now}" for m in msgs]
+        digest = hashlib.sha256((API_ID + "".join(items)).encode()).hexdigest()
+        fields = [(f"data[{i}]", item) for i, item in enumerate(items)] + [("hash", digest)]
+        return "application/x-www-form-urlencoded", urlencode(fields).encode()
+
+    def report_acked(self, status: int, body: bytes, msgs: list[SimMessage]) -> bool:
+        return status == 200 and body.strip() == b"100"
+
+
+def reply(body: Body, params: dict[str, str]) -> SimResponse:
+    """HTTP 200 always; JSON with json=1, else the plain line format."""
+    if params.get("json") == "1":
+        return SimResponse.json(body)
+    return SimResponse.text(plain(body))
+
+
+Route = Callable[[SmsRuSim, SimRequest, dict[str, str]], Body]
+ROUTES: dict[str, Route] = {
+    "/sms/send": SmsRuSim.send, "/sms/cost": SmsRuSim.cost, "/sms/status": SmsRuSim.status,
+    "/my/balance": SmsRuSim.my, "/my/limit": SmsRuSim.my, "/my/free": SmsRuSim.my,
+    "/my/senders": SmsRuSim.my, "/stoplist/add": SmsRuSim.stoplist,
+    "/stoplist/del": SmsRuSim.stoplist, "/stoplist/get": SmsRuSim.stoplist,
+    "/callback/add": SmsRuSim.callback, "/callback/del": SmsRuSim.callback,
+    "/callback/get": SmsRuSim.callback, "/callcheck/add": SmsRuSim.callcheck,
+    "/callcheck/status": SmsRuSim.callcheck, "/auth/check": SmsRuSim.auth,
+}
