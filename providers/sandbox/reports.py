@@ -48,8 +48,9 @@ class ReportPusher:
         for sim in self.sandbox.sims.values():
             for url in sim.report_urls():
                 due = self._due(sim, url)
-                for start in range(0, len(due), self.batch):
-                    acked += self._push(sim, url, due[start:start + self.batch])
+                size = getattr(sim, "report_batch", None) or self.batch  # SMSC: one per POST
+                for start in range(0, len(due), size):
+                    acked += self._push(sim, url, due[start:start + size])
         return acked
 
     def _due(self, sim: GatewaySimulator, url: str) -> list[SimMessage]:
