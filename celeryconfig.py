@@ -40,6 +40,7 @@ task_queues = [Queue("smsq"), *[Queue(f"smsq.{name}") for name in REGISTRY]]
 task_routes = {"smsq.send": {"queue": "smsq"}, "smsq.poll_pending": {"queue": "smsq"},
                "smsq.release": {"queue": "smsq"}, "smsq.reconcile": {"queue": "smsq"}}
 worker_hijack_root_logger = False
+worker_redirect_stdouts = False
 worker_send_task_events = False
 worker_soft_shutdown_timeout = 30.0
 worker_enable_soft_shutdown_on_idle = False

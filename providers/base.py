@@ -94,6 +94,10 @@ class Provider(ABC):
         """Find a message whose send outcome is unknown; None when the gateway cannot say."""
         return None
 
+    def report_key(self, provider_message_id: str, recipient: str | None) -> str:
+        """What identifies one message in this gateway's reports (SMSC: id and phone)."""
+        return provider_message_id
+
     def secrets(self) -> list[str]:
         """Every secret value this provider may put on the wire (for log scrubbing tests)."""
         return self.account.secret_values()

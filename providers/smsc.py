@@ -116,13 +116,17 @@ class Smsc(Provider):
         (and the sandbox's login "sandbox" is part of every sandbox host name)."""
         return [v for v in (self.credential("password"), self.credential("apikey")) if v]
 
+    def report_key(self, provider_message_id: str, recipient: str | None) -> str:
+        """One id covers a whole batch at SMSC: a message is its id and its phone."""
+        return f"{provider_message_id}:{digits_of(recipient or '')}"
+
     def lookup(self, message: OutgoingMessage, sent_after: float) -> StatusResult | None:
         """Reconcile an unknown send by our client id and the phone.
 
         Client ids are not unique at SMSC, so a hit whose last change predates
         the send attempt belongs to an older message and is not ours.
         """
-        cid = client_id(message.ref)
+        cid = client_id(str(message.options.get("batch_ref") or message.ref))
         if cid is None:
             return None
         (result,) = self.status([StatusQuery(cid, message.recipient)])

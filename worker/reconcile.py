@@ -105,7 +105,8 @@ def resolve_unknown(engine: Engine, *, limit: int = 500) -> int:
         if result is not None:
             engine.ledger.set_fields(row["id"], pid=result.provider_message_id,
                                      prov=provider.name)
-            engine.ledger.map_pids(provider.name, {result.provider_message_id: row["id"]})
+            key = provider.report_key(result.provider_message_id, row["to"])
+            engine.ledger.map_pids(provider.name, {key: row["id"]})
             found.append((row, result))
         elif now - float(row.get("updated", now)) > engine.cfg.unknown_lookup_horizon:
             engine.ledger.transition(row["id"], ["unknown"], "unknown", score=0.0)
@@ -120,7 +121,9 @@ def _lookup(engine: Engine, provider: Provider, row: Record) -> StatusResult | N
     job = engine.ledger.job(row["job"]) or {}
     msg = OutgoingMessage(ref=row["id"], recipient=row["to"],
                           text=row.get("text") or job.get("text", ""),
-                          sender=row.get("sender") or job.get("sender") or None)
+                          sender=row.get("sender") or job.get("sender")
+                          or provider.account.options.get("sender"),
+                          options={"batch_ref": row["bref"]} if row.get("bref") else {})
     try:
         return provider.lookup(msg, sent_after=float(row.get("created", "0")) - 60.0)
     except (SmsqError, Throttled) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from providers.base import Provider
 from providers.models import Status, StatusResult
 
 if TYPE_CHECKING:
@@ -54,11 +55,12 @@ def apply_status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResul
 def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
                   ) -> dict[str, int]:
     """Delivery reports from a gateway; unknown gateway ids are parked for their send result."""
-    ids = engine.ledger.find_pids(provider, [r.provider_message_id for r in results])
+    keys = [_report_key(engine, provider, r) for r in results]
+    ids = engine.ledger.find_pids(provider, keys)
     pairs = []
-    for res, msg_id in zip(results, ids, strict=True):
+    for res, key, msg_id in zip(results, keys, ids, strict=True):
         if msg_id is None:
-            engine.ledger.park_orphan(provider, res.provider_message_id, _to_json(res))
+            engine.ledger.park_orphan(provider, key, _to_json(res))
         else:
             pairs.append(({"id": msg_id}, res))
     counts = apply_status_steps(engine, pairs)  # type: ignore[arg-type]
@@ -66,12 +68,23 @@ def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
     return counts
 
 
+def _report_key(engine: Engine, provider: str, res: StatusResult) -> str:
+    from providers import REGISTRY
+
+    cls = REGISTRY[provider]
+    if cls.report_key is Provider.report_key:
+        return res.provider_message_id
+    return cls.report_key(None, res.provider_message_id, res.recipient)  # type: ignore[arg-type]
+
+
 def apply_parked(engine: Engine, provider: str, orphans: Mapping[str, Mapping[str, Any]]
                  ) -> None:
-    results = [StatusResult(provider_message_id=pid, status=Status(o["status"]),
-                            raw_code=o.get("raw_code"), updated_at=o.get("updated_at"))
-               for pid, o in orphans.items()]
-    apply_reports(engine, provider, results)
+    pairs = [({"id": msg_id}, StatusResult(provider_message_id=key, status=Status(o["status"]),
+                                           raw_code=o.get("raw_code"),
+                                           updated_at=o.get("updated_at")))
+             for key, o in orphans.items() if (msg_id := engine.ledger.find_pids(
+                 provider, [key])[0]) is not None]
+    apply_status_steps(engine, pairs)  # type: ignore[arg-type]
 
 
 def _to_json(res: StatusResult) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from providers.base import Provider
 from providers.errors import (
     GatewayUnavailable,
     InvalidRecipient,
+    MessageRejected,
     OutcomeUnknown,
-    PermanentError,
     ProviderAuthError,
     RateLimited,
     SmsqError,
@@ -57,7 +57,8 @@ def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     provider = engine.provider(account)
     jobs = _job_fields(engine, rows)
     counts: dict[str, int] = {}
-    for chunk in _chunks(provider, [(r, _outgoing(r, jobs)) for r in rows]):
+    sender = provider.account.options.get("sender")
+    for chunk in _chunks(provider, [(r, _outgoing(r, jobs, sender)) for r in rows]):
         for outcome, n in _send_chunk(engine, provider, account, chunk).items():
             counts[outcome] = counts.get(outcome, 0) + n
     return counts
@@ -67,12 +68,13 @@ def _job_fields(engine: Engine, rows: list[Record]) -> dict[str, Record]:
     return {job: engine.ledger.job(job) or {} for job in {r["job"] for r in rows}}
 
 
-def _outgoing(row: Record, jobs: dict[str, Record]) -> OutgoingMessage:
+def _outgoing(row: Record, jobs: dict[str, Record], default_sender: str | None
+              ) -> OutgoingMessage:
     job = jobs.get(row["job"], {})
     options = json.loads(row.get("opts") or job.get("opts") or "{}")
     return OutgoingMessage(ref=row["id"], recipient=row["to"],
                            text=row.get("text") or job.get("text", ""),
-                           sender=row.get("sender") or job.get("sender") or None,
+                           sender=row.get("sender") or job.get("sender") or default_sender,
                            options=options)
 
 
@@ -104,7 +106,8 @@ def _send_chunk(engine: Engine, provider: Provider, account: str,
     except Exception as exc:  # a bug must not strand the claim
         log.exception("sms_send_crashed", provider=account)
         if wired[0]:
-            return _settle(engine, [_unknown_step(engine, provider, r, str(exc)) for r, _ in chunk])
+            return _settle(engine, [_unknown_step(engine, provider, r, str(exc), ids[0])
+                                    for r, _ in chunk])
         return _requeue(engine, chunk, 5.0, attempt=False)
     finally:
         reset_on_wire(token)
@@ -127,7 +130,7 @@ def _apply_results(engine: Engine, provider: Provider,
     pids: dict[str, str] = {}
     for (row, _), res in zip(chunk, results, strict=True):
         if res.accepted and res.provider_message_id:
-            pids[res.provider_message_id] = row["id"]
+            pids[provider.report_key(res.provider_message_id, row["to"])] = row["id"]
             steps.append((row["id"], ["sending"], "sent", now + engine.cfg.poll_first_after,
                           {"pid": res.provider_message_id, "prov": provider.name,
                            "cost": res.cost, "seg": res.segments, "sent_at": now,
@@ -149,7 +152,7 @@ def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqErro
         return _retry_step(engine, row, err)
     if isinstance(err, OutcomeUnknown):
         return _unknown_step(engine, provider, row, err.message)
-    status = "rejected" if isinstance(err, InvalidRecipient | PermanentError) else "failed"
+    status = "rejected" if isinstance(err, InvalidRecipient | MessageRejected) else "failed"
     return (row["id"], ["sending"], status, 0.0,
             {"err": json.dumps(err.to_dict()), "raw": raw or err.code, "lease": ""})
 
@@ -165,12 +168,13 @@ def _retry_step(engine: Engine, row: Record, err: SmsqError) -> Step:
             {"err": json.dumps(err.to_dict()), "lease": "", "wire": "0"})
 
 
-def _unknown_step(engine: Engine, provider: Provider, row: Record, why: str) -> Step:
+def _unknown_step(engine: Engine, provider: Provider, row: Record, why: str,
+                  batch_ref: str | None = None) -> Step:
     can_lookup = type(provider).lookup is not Provider.lookup
     score = engine.clock() + 10.0 if can_lookup else 0.0
     return (row["id"], ["sending"], "unknown", score,
             {"err": json.dumps({"class": "OutcomeUnknown", "message": why}), "lease": "",
-             "prov": provider.name})
+             "prov": provider.name, "bref": batch_ref})
 
 
 def _request_failed(engine: Engine, provider: Provider, account: str,
@@ -190,7 +194,9 @@ def _request_failed(engine: Engine, provider: Provider, account: str,
         moved = _failover(engine, rows, exc)
         rows = [r for r in rows if r["id"] not in moved]
     if isinstance(exc, OutcomeUnknown):
-        return _settle(engine, [_unknown_step(engine, provider, r, exc.message) for r in rows])
+        bref = rows[0]["id"] if rows else None
+        return _settle(engine, [_unknown_step(engine, provider, r, exc.message, bref)
+                                for r in rows])
     return _settle(engine, [_error_step(engine, provider, r, exc, exc.code) for r in rows])
 
 

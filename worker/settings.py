@@ -90,9 +90,10 @@ def _account(env: Mapping[str, str], name: str, provider: str) -> AccountConfig 
         return None
     mirrors = tuple(u.strip() for u in env.get(prefix + "MIRRORS", "").split(",") if u.strip())
     rate = _num(env, prefix + "RATE", cls.default_rate or 0.0) or None
+    options = {"sender": env[prefix + "SENDER"]} if env.get(prefix + "SENDER") else {}
     return AccountConfig(name=name, provider=provider, credentials=creds,
                          base_url=env.get(prefix + "BASE_URL") or None, mirrors=mirrors,
-                         rate_per_second=rate)
+                         rate_per_second=rate, options=options)
 
 
 def _accounts(env: Mapping[str, str]) -> dict[str, AccountConfig]:

@@ -74,6 +74,7 @@ class Sandbox:
             "credentials": {k: Secret(v) for k, v in sim.credentials.items()},
             "base_url": hosts[0],
             "mirrors": tuple(hosts[1:]),
+            "options": {"sender": "smsq"},
         }
         fields.update(overrides)
         return AccountConfig(**fields)
@@ -89,4 +90,5 @@ class Sandbox:
             env[prefix + "BASE_URL"] = acc.base_url or ""
             if acc.mirrors:
                 env[prefix + "MIRRORS"] = ",".join(acc.mirrors)
+            env[prefix + "SENDER"] = "smsq"
         return env

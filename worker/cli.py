@@ -1,0 +1,219 @@
+"""`smsq` — the command line: send, status, balance, providers, sandbox, webhooks, demo.
+
+Every command takes `--json` for machine-readable output. Errors print one
+line naming the problem and exit 2 (bad input) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from providers.errors import SmsqError, ValidationError
+
+Handler = Callable[[argparse.Namespace], int]
+EXTRA_COMMANDS = ("worker.cli_ops",)  # modules with register(subparsers) for more commands
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    if getattr(args, "json", False) or text is None:
+        print(json.dumps(data, ensure_ascii=False, default=_default, indent=None))
+    else:
+        print(text)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from worker import api
+
+    recipients = [r for chunk in args.to for r in chunk.split(",") if r.strip()]
+    if args.file:
+        recipients += [line.strip() for line in open(args.file, encoding="utf-8")
+                       if line.strip()]
+    result = api.submit(recipients, args.text, account=args.account, route=args.route,
+                        sender=args.sender, idempotency_key=args.idempotency_key,
+                        job_id=args.job_id)
+    emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate},
+         f"job {result.job_id}: {len(result.ids)} message(s) queued"
+         + (" (already submitted with this idempotency key)" if result.duplicate else "")
+         + "\n" + "\n".join(result.ids))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from worker import api
+
+    if args.job:
+        data = api.job_status(args.job)
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(data["counts"].items()))
+        emit(args, data, f"job {args.job}: {data['total']} message(s): {counts}"
+             + (f"\nerror: {data['error']}" if data.get("error") else ""))
+        return 0
+    if not args.ids:
+        raise ValidationError("give message ids or --job", field="ids")
+    rows = api.get_status(args.ids)
+    lines = [f"{r['id']}  {r['status']:<11} {r['recipient'] or '':<16} {r['account'] or '':<8}"
+             f" attempts={r['attempts']} raw={r['raw_code'] or '-'}"
+             + (f" reason={r['reason']}" if r.get("reason") else "")
+             + (f" error={r['last_error']['message']}" if r.get("last_error") else "")
+             for r in rows]
+    emit(args, rows, "\n".join(lines))
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    from providers import build_provider
+    from worker.settings import get
+
+    cfg = get()
+    names = [args.account] if args.account else list(cfg.accounts)
+    out = {}
+    for name in names:
+        try:
+            bal = build_provider(cfg.account(name)).balance()
+            out[name] = {"amount": str(bal.amount), "currency": bal.currency}
+        except SmsqError as exc:
+            out[name] = {"error": str(exc)}
+    emit(args, out, "\n".join(f"{n}: {v.get('amount', '')} {v.get('currency') or ''}"
+                              f"{v.get('error', '')}" for n, v in out.items()))
+    return 0
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    from providers import REGISTRY
+    from worker.settings import load
+
+    cfg = load()
+    rows = []
+    for name, cls in REGISTRY.items():
+        accounts = [a.name for a in cfg.accounts.values() if a.provider == name]
+        rows.append({"provider": name, "accounts": accounts, "base_url": cls.default_base_url,
+                     "max_recipients": cls.max_recipients, "max_status_ids": cls.max_status_ids,
+                     "rate_per_second": cls.default_rate, "reports": cls.reports,
+                     "credentials": [f"SMSQ_{name.upper()}_{f.upper()}"
+                                     for f in cls.credential_fields]})
+    emit(args, rows, "\n".join(
+        f"{r['provider']:<8} accounts={','.join(r['accounts']) or '-':<10} "
+        f"batch={r['max_recipients']:<4} status_batch={r['max_status_ids']:<4} "
+        f"rate={r['rate_per_second'] or '-'}/s  settings: {' '.join(r['credentials'])}"
+        for r in rows))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from providers.sandbox import Sandbox
+    from providers.sandbox.server import SandboxServer
+
+    server = SandboxServer(Sandbox(queued_for=args.queued_for, final_after=args.final_after),
+                           host=args.host, port=args.port).start()
+    env = server.sandbox.env()
+    emit(args, {"hosts": server.urls(), "control": server.control_url, "env": env},
+         "smsq sandbox serving:\n" + "\n".join(f"  {h:<11} {u}" for h, u in
+                                               server.urls().items())
+         + f"\n  control     {server.control_url}\n\nPoint smsq at it with:\n"
+         + "\n".join(f"export {k}={v}" for k, v in env.items()))
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from worker.engine import Engine
+    from worker.logs import configure
+    from worker.webhooks import serve
+
+    configure()
+    engine = Engine()
+    if not engine.cfg.webhook_token:
+        raise ValidationError("SMSQ_WEBHOOK_TOKEN is not set", field="SMSQ_WEBHOOK_TOKEN")
+    server = serve(engine, args.host, args.port)
+    print(f"smsq webhooks on http://{args.host}:{args.port}/<token>/{{smsru,gatum,smsc}}",
+          flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from worker.demo import run
+
+    return run(messages=args.messages, json_out=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsq", description=__doc__.split("\n")[0] if __doc__
+                                     else "smsq")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("send", cmd_send, "queue one text to one or many recipients")
+    p.add_argument("--to", action="append", default=[], help="recipient(s), comma-separated; "
+                   "repeatable")
+    p.add_argument("--file", help="a file with one recipient per line")
+    p.add_argument("--text", required=True, help="the message text")
+    p.add_argument("--account", help="gateway account (e.g. smsru)")
+    p.add_argument("--route", help="a route name from SMSQ_ROUTES (failover chain)")
+    p.add_argument("--sender", help="sender name")
+    p.add_argument("--idempotency-key", help="the same key never sends twice")
+    p.add_argument("--job-id", help="your own job id (A-Z a-z 0-9 _ -)")
+    p = add("status", cmd_status, "show messages' status, or a job's counts")
+    p.add_argument("ids", nargs="*", help="message ids")
+    p.add_argument("--job", help="a job id")
+    p = add("balance", cmd_balance, "ask each configured account's gateway for its balance")
+    p.add_argument("--account")
+    add("providers", cmd_providers, "list gateways, configured accounts and their settings")
+    p = add("sandbox", cmd_sandbox, "serve all five gateway simulators on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="first port (0 = free ports)")
+    p.add_argument("--queued-for", type=float, default=0.5)
+    p.add_argument("--final-after", type=float, default=3.0)
+    p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8088)
+    p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
+    p.add_argument("--messages", type=int, default=2500)
+    for module in EXTRA_COMMANDS:
+        try:
+            importlib.import_module(module).register(add)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ValidationError as exc:
+        print(f"smsq: error: {exc}", file=sys.stderr)
+        return 2
+    except SmsqError as exc:
+        print(f"smsq: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
