@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
-app = Celery("smsq", include=["tasks"])
+app = Celery("smsq", include=["tasks", "tasks.campaigns"])
 app.config_from_object("celeryconfig")
 
 _engine: Any = None

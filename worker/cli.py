@@ -18,7 +18,7 @@ from typing import Any
 from providers.errors import SmsqError, ValidationError
 
 Handler = Callable[[argparse.Namespace], int]
-EXTRA_COMMANDS = ("worker.cli_ops",)  # modules with register(subparsers) for more commands
+EXTRA_COMMANDS = ("worker.cli_ops", "worker.cli_campaign")  # modules with register(subparsers) for more commands
 
 
 def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:

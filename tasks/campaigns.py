@@ -1,0 +1,1 @@
+"""Campaign tasks (filled in by the campaigns work)."""
