@@ -49,6 +49,9 @@ class Settings:
     connect_timeout: float = 3.05
     read_timeout: float = 15.0
     producer_timeout: float = 5.0
+    metrics_port: int = 0  # 0: no metrics endpoint
+    metrics_addr: str = "0.0.0.0"
+    metrics_dir: str = ""  # prometheus multiprocess dir for prefork workers; "" = a fresh temp dir
 
     def account(self, name: str) -> AccountConfig:
         try:
@@ -155,6 +158,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         connect_timeout=_num(env, "SMSQ_CONNECT_TIMEOUT", 3.05),
         read_timeout=_num(env, "SMSQ_READ_TIMEOUT", 15.0),
         producer_timeout=_num(env, "SMSQ_PRODUCER_TIMEOUT", 5.0),
+        metrics_port=int(_num(env, "SMSQ_METRICS_PORT", 0)),
+        metrics_addr=env.get("SMSQ_METRICS_ADDR") or "0.0.0.0",
+        metrics_dir=env.get("SMSQ_METRICS_DIR", ""),
     )
 
 
