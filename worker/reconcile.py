@@ -28,6 +28,7 @@ log = structlog.get_logger("smsq.reconcile")
 def release(engine: Engine, *, limit: int = 10_000) -> int:
     """Queued messages whose release time has come go to their gateway's queue."""
     now = engine.clock()
+    engine.r.set("smsq:beat:last", f"{now:.3f}", ex=86400)  # beat's heartbeat, for `smsq health`
     ids = engine.ledger.take_due(QUEUED, now, now + engine.cfg.requeue_after, limit)
     if not ids:
         return 0
