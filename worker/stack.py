@@ -8,6 +8,7 @@ as separate processes, the receiver over HTTP), only wired to the sandbox.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -98,7 +99,9 @@ class Stack:
             "SMSQ_WEBHOOK_TOKEN": self.token,
             "PYTHONUNBUFFERED": "1",
         })
-        env.update(self.extra_env)
+        urls = self.server.urls()
+        env.update({k: re.sub(r"\{url:([\w-]+)\}", lambda m: urls.get(m.group(1), ""), v)
+                    for k, v in self.extra_env.items()})
         return env
 
     def webhook_url(self, gateway: str) -> str:
