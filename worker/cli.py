@@ -118,6 +118,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     server = SandboxServer(Sandbox(queued_for=args.queued_for, final_after=args.final_after),
                            host=args.host, port=args.port).start()
     env = server.sandbox.env()
+    if args.env_file:
+        with open(args.env_file, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"export {k}={v}\n" for k, v in env.items()))
     emit(args, {"hosts": server.urls(), "control": server.control_url, "env": env},
          "smsq sandbox serving:\n" + "\n".join(f"  {h:<11} {u}" for h, u in
                                                server.urls().items())
@@ -189,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="first port (0 = free ports)")
     p.add_argument("--queued-for", type=float, default=0.5)
     p.add_argument("--final-after", type=float, default=3.0)
+    p.add_argument("--env-file", help="also write the export lines to this file")
     p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8088)
