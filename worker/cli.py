@@ -18,7 +18,8 @@ from typing import Any
 from providers.errors import SmsqError, ValidationError
 
 Handler = Callable[[argparse.Namespace], int]
-EXTRA_COMMANDS = ("worker.cli_ops", "worker.cli_campaign")  # modules with register(subparsers) for more commands
+# Modules with register(add) for more commands.
+EXTRA_COMMANDS = ("worker.cli_ops", "worker.cli_campaign")
 
 
 def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
@@ -95,7 +96,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
     from worker.settings import load
 
     cfg = load()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, cls in REGISTRY.items():
         accounts = [a.name for a in cfg.accounts.values() if a.provider == name]
         rows.append({"provider": name, "accounts": accounts, "base_url": cls.default_base_url,

@@ -34,7 +34,8 @@ def _numbers(gateway: str, n: int, rng: random.Random) -> list[str]:
         elif roll < 0.03:
             out.append(f"{prefix}{rng.randrange(10 ** (width - 4)):0{width - 4}d}0000")
         else:
-            out.append(f"{prefix}{(i * 7919 + rng.randrange(10 ** (width - 2))) % 10 ** width:0{width}d}")
+            local = (i * 7919 + rng.randrange(10 ** (width - 2))) % 10 ** width
+            out.append(f"{prefix}{local:0{width}d}")
     return out
 
 
@@ -84,7 +85,7 @@ def watch(ids: dict[str, list[str]], timeout: float, out: Any) -> dict[str, Coun
         lines = [f"  {g:<8} {_bar(len(ids[g]) - c['pending'], len(ids[g]))}"
                  for g, c in counts.items()]
         if tty:
-            out.write("\x1b[%dA" % len(lines) if getattr(watch, "drawn", False) else "")
+            out.write(f"\x1b[{len(lines)}A" if getattr(watch, "drawn", False) else "")
             watch.drawn = True  # type: ignore[attr-defined]
         out.write("\n".join(lines) + "\n")
         out.flush()

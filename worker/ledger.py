@@ -40,6 +40,10 @@ def pending_key(account: str) -> str:
     return f"{P}p:{account}"
 
 
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _flat(fields: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for key, value in fields.items():
@@ -99,19 +103,19 @@ class Ledger:
 
     def get(self, msg_id: str) -> Record | None:
         data = self.r.hgetall(msg_key(msg_id))
-        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+        return {_s(k): _s(v) for k, v in data.items()} if data else None
 
     def get_many(self, ids: Sequence[str]) -> list[Record | None]:
         with self.r.pipeline(transaction=False) as pipe:
             for msg_id in ids:
                 pipe.hgetall(msg_key(msg_id))
             rows = pipe.execute()
-        return [{k.decode(): v.decode() for k, v in row.items()} if row else None
+        return [{_s(k): _s(v) for k, v in row.items()} if row else None
                 for row in rows]
 
     def job(self, job_id: str) -> Record | None:
         data = self.r.hgetall(job_key(job_id))
-        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+        return {_s(k): _s(v) for k, v in data.items()} if data else None
 
     def job_ids(self, job_id: str) -> list[str]:
         total = int((self.job(job_id) or {}).get("total", "0"))
@@ -121,8 +125,8 @@ class Ledger:
 
     def transition(self, msg_id: str, expected: Iterable[str], new: str, *,
                    score: float = 0.0, **fields: Any) -> bool:
-        args = [msg_id, ",".join(expected), new, time.time(), self.retention, score,
-                *_flat(fields)]
+        args: list[Any] = [msg_id, ",".join(expected), new, time.time(), self.retention, score,
+                           *_flat(fields)]
         return bool(self._one(args=args))
 
     def transition_many(self, ids: Sequence[str], expected: Iterable[str], new: str, *,
@@ -130,9 +134,9 @@ class Ledger:
         if not ids:
             return []
         flat = _flat(fields)
-        args = [",".join(expected), new, time.time(), self.retention, score, len(flat),
-                *flat, *ids]
-        return [m.decode() for m in self._many(args=args)]
+        args: list[Any] = [",".join(expected), new, time.time(), self.retention, score,
+                           len(flat), *flat, *ids]
+        return [_s(m) for m in self._many(args=args)]
 
     def pipeline_transitions(self, steps: Sequence[tuple[str, Iterable[str], str, float,
                                                          Mapping[str, Any]]]) -> list[bool]:
@@ -146,7 +150,7 @@ class Ledger:
 
     def take_due(self, index: str, now: float, rescore_to: float, limit: int) -> list[str]:
         """Ids due in `index`, re-scored so that a concurrent caller skips them."""
-        return [m.decode() for m in self._take(keys=[index], args=[now, rescore_to, limit])]
+        return [_s(m) for m in self._take(keys=[index], args=[now, rescore_to, limit])]
 
     def mark_on_wire(self, ids: Sequence[str]) -> None:
         """Record that the request for these messages is about to leave."""
@@ -174,7 +178,7 @@ class Ledger:
         if not pids:
             return []
         raw = self.r.mget([f"{P}pid:{provider}:{pid}" for pid in pids])
-        return [v.decode() if v else None for v in raw]
+        return [_s(v) if v else None for v in raw]
 
     def park_orphan(self, provider: str, pid: str, report: Mapping[str, Any]) -> None:
         self.r.set(f"{P}orphan:{provider}:{pid}", json.dumps(report), ex=86400)

@@ -28,7 +28,8 @@ if tat < now then tat = now end
 local wait = tat - now
 if wait > max_wait then return {0, wait} end
 local nxt = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
+local ttl = math.floor((nxt - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', ttl)
 return {1, wait}
 """
 
@@ -39,7 +40,8 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local target = now + tonumber(ARGV[1])
 if tat < target then
-  redis.call('SET', KEYS[1], string.format('%.0f', target), 'PX', math.floor(tonumber(ARGV[1]) / 1000) + 1000)
+  local ttl = math.floor(tonumber(ARGV[1]) / 1000) + 1000
+  redis.call('SET', KEYS[1], string.format('%.0f', target), 'PX', ttl)
 end
 return 1
 """

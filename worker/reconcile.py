@@ -138,4 +138,4 @@ def stuck(engine: Engine) -> dict[str, Any]:
             "unknown": engine.r.zcard(UNKNOWN)}
 
 
-__all__: Sequence[str] = ["reconcile", "release", "resolve_unknown", "reclaim_leases", "stuck"]
+__all__: Sequence[str] = ["reclaim_leases", "reconcile", "release", "resolve_unknown", "stuck"]

@@ -63,7 +63,7 @@ def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
             engine.ledger.park_orphan(provider, key, _to_json(res))
         else:
             pairs.append(({"id": msg_id}, res))
-    counts = apply_status_steps(engine, pairs)  # type: ignore[arg-type]
+    counts = apply_status_steps(engine, pairs)
     counts["parked"] = len(results) - len(pairs)
     return counts
 
@@ -84,7 +84,7 @@ def apply_parked(engine: Engine, provider: str, orphans: Mapping[str, Mapping[st
                                            updated_at=o.get("updated_at")))
              for key, o in orphans.items() if (msg_id := engine.ledger.find_pids(
                  provider, [key])[0]) is not None]
-    apply_status_steps(engine, pairs)  # type: ignore[arg-type]
+    apply_status_steps(engine, pairs)
 
 
 def _to_json(res: StatusResult) -> dict[str, Any]:

@@ -116,7 +116,8 @@ def _accounts(env: Mapping[str, str]) -> dict[str, AccountConfig]:
     return accounts
 
 
-def _routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]) -> dict[str, tuple[str, ...]]:
+def _routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]
+            ) -> dict[str, tuple[str, ...]]:
     """`SMSQ_ROUTES="main=smsclub,smsc;ru=smsru,sms1000"`."""
     routes: dict[str, tuple[str, ...]] = {}
     for item in env.get("SMSQ_ROUTES", "").split(";"):

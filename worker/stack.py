@@ -110,7 +110,7 @@ class Stack:
     # -- processes -----------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        log = open(self.dir / f"{name}.log", "ab")
         self._logs[name] = log
         proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)

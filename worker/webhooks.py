@@ -120,8 +120,9 @@ def _multipart(body: bytes, ctype: str) -> list[tuple[str, str]]:
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name:
-            payload = part.get_payload(decode=True) or b""
-            out.append((str(name), payload.decode("utf-8", "replace")))
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            out.append((str(name), data.decode("utf-8", "replace")))
     return out
 
 

@@ -28,7 +28,7 @@ class WSGIAdapter(BaseAdapter):
         super().__init__()
         self.app = app
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
@@ -73,7 +73,8 @@ class WSGIAdapter(BaseAdapter):
             if environ.get("sandbox.refuse"):
                 raise requests.exceptions.ConnectionError(
                     urllib3.exceptions.NewConnectionError(
-                        None, "Failed to establish a new connection: [Errno 111] refused"
+                        None,  # type: ignore[arg-type]
+                        "Failed to establish a new connection: [Errno 111] refused",
                     ),
                     request=request,
                 ) from None

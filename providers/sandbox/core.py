@@ -14,9 +14,9 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 Clock = Callable[[], float]
@@ -159,7 +159,7 @@ class SandboxState:
         self.down_hosts: set[str] = set()
         self.callbacks: dict[str, list[str]] = {}
         self.extra: dict[str, Any] = {}  # per-simulator state (token tables, lists, ...)
-        self._ids: dict[str, Iterable[int]] = {}
+        self._ids: dict[str, Iterator[int]] = {}
         self.host_listeners: list[Callable[[str, bool], None]] = []
 
     # -- ids and messages ------------------------------------------------------
@@ -167,7 +167,7 @@ class SandboxState:
     def next_id(self, gateway: str, start: int = 1000) -> int:
         with self.lock:
             counter = self._ids.setdefault(gateway, itertools.count(start))
-            return next(counter)  # type: ignore[call-overload]
+            return int(next(iter(counter)))
 
     def pick_outcome(self, gateway: str, msg_id: str, phone: str) -> str:
         """Deterministic per message: the same seed replays the same outcomes."""
@@ -269,7 +269,7 @@ class GatewaySimulator:
 
     name: str = ""
     hosts: tuple[str, ...] = ()
-    credentials: dict[str, str] = {}
+    credentials: ClassVar[dict[str, str]] = {}
 
     def __init__(self, state: SandboxState) -> None:
         self.state = state
@@ -385,7 +385,7 @@ def control(state: SandboxState, req: SimRequest) -> SimResponse:
         items = data if isinstance(data, list) else [data]
         try:
             for item in items:
-                state.add_fault(Fault(**item))
+                state.add_fault(Fault(**(item if isinstance(item, dict) else {})))
         except TypeError as exc:
             return SimResponse.json({"error": str(exc)}, status=400)
         return SimResponse.json({"faults": len(state.faults)})

@@ -8,9 +8,9 @@ reset and no answer; a scripted timeout holds the reply back.
 from __future__ import annotations
 
 import socket
-import sys
 import socketserver
 import struct
+import sys
 import threading
 import time
 from typing import Any
@@ -29,9 +29,9 @@ class _Handler(WSGIRequestHandler):
         self.raw_requestline = self.rfile.readline(65537)
         if not self.parse_request():
             return
-        handler = _ServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(),
-                                 multithread=True)
-        handler.request_handler = self
+        handler = _ServerHandler(self.rfile, self.wfile,  # type: ignore[arg-type]
+                                 self.get_stderr(), self.get_environ(), multithread=True)
+        handler.request_handler = self  # type: ignore[attr-defined]
         try:
             handler.run(self.server.get_app())  # type: ignore[attr-defined]
         except DropConnection:
@@ -40,14 +40,16 @@ class _Handler(WSGIRequestHandler):
 
 class _ServerHandler(ServerHandler):
     def finish_response(self) -> None:
-        delay = float(self.environ.get("sandbox.delay") or 0.0)
+        environ: dict[str, Any] = dict(self.environ or {})
+        delay = float(environ.get("sandbox.delay") or 0.0)
         if delay:
             time.sleep(delay)
         super().finish_response()
 
     def close(self) -> None:
-        if self.status is None:  # dropped before any answer: nothing to log
-            self.result = self.headers = self.status = self.environ = None  # type: ignore[assignment]
+        status: Any = getattr(self, "status", None)
+        if status is None:  # dropped before any answer: nothing to log
+            self.result = self.headers = self.environ = None
             self.bytes_sent = 0
             self.headers_sent = False
             return
