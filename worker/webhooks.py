@@ -43,7 +43,8 @@ class Receiver:
         parts = [p for p in str(environ.get("PATH_INFO", "")).split("/") if p]
         if parts == ["healthz"]:
             return "200 OK", "text/plain", b"ok"
-        if len(parts) != 2 or not self.token or not hmac.compare_digest(parts[0], self.token):
+        if len(parts) != 2 or not self.token or not hmac.compare_digest(
+                parts[0].encode("utf-8", "replace"), self.token.encode("utf-8", "replace")):
             return "404 Not Found", "text/plain", b"not found"
         if environ.get("REQUEST_METHOD") != "POST":
             return "405 Method Not Allowed", "text/plain", b"POST only"
@@ -79,9 +80,7 @@ class Receiver:
         from providers import smsru
 
         api_ids = [a.credential("api_id") for a in _providers(self.engine, "smsru")]
-        items = [v for k, v in form if k.startswith("data")]
-        given = dict(form).get("hash", "")
-        if not any(hmac.compare_digest(smsru.callback_hash(a, items), given) for a in api_ids):
+        if not any(smsru.verify_callback(a, form) for a in api_ids):
             raise SmsqError("sms.ru callback hash mismatch")
 
     def _gatum(self, body: bytes, ctype: str) -> tuple[list[StatusResult], tuple[str, bytes]]:
