@@ -48,3 +48,36 @@ def make_provider(sandbox: Sandbox, session):
         return build_provider(sandbox.account(name, **overrides), session=session,
                               timeout=(1.0, 5.0))
     return make
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One private redis-server for the session (tests flush it, never a shared instance)."""
+    from worker.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def engine(redis_server, redis_client, sandbox, session):
+    """An Engine on the private Redis and the in-process sandbox; enqueued work is recorded."""
+    from worker import settings
+    from worker.engine import Engine
+
+    env = {**sandbox.env(), "SMSQ_REDIS_URL": redis_server.url}
+    eng = Engine(settings.load(env), client=redis_client, session=session)
+    eng.enqueued = []
+    eng.enqueue = lambda name, kwargs, queue: eng.enqueued.append((name, dict(kwargs), queue))
+    return eng
