@@ -90,6 +90,15 @@ def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
 def _send_chunk(engine: Engine, provider: Provider, account: str,
                 chunk: list[tuple[Record, OutgoingMessage]]) -> dict[str, int]:
     ids = [r["id"] for r, _ in chunk]
+    attempt = max(int(r.get("att", "0")) for r, _ in chunk) + 1
+    with structlog.contextvars.bound_contextvars(
+            provider=account, attempt=attempt, message_id=ids[0] if len(ids) == 1 else None,
+            message_ids=",".join(ids[:5]) + ("..." if len(ids) > 5 else "")):
+        return _send_bound(engine, provider, account, chunk, ids)
+
+
+def _send_bound(engine: Engine, provider: Provider, account: str,
+                chunk: list[tuple[Record, OutgoingMessage]], ids: list[str]) -> dict[str, int]:
     wired: list[bool] = [False]
 
     def on_wire() -> None:
@@ -100,7 +109,7 @@ def _send_chunk(engine: Engine, provider: Provider, account: str,
     try:
         results = _call_with_retry(provider, [m for _, m in chunk])
     except Throttled as exc:
-        return _requeue(engine, chunk, exc.retry_after, attempt=False)
+        return _requeue(engine, chunk, exc.retry_after)
     except SmsqError as exc:
         return _request_failed(engine, provider, account, chunk, exc)
     except Exception as exc:  # a bug must not strand the claim
@@ -108,7 +117,7 @@ def _send_chunk(engine: Engine, provider: Provider, account: str,
         if wired[0]:
             return _settle(engine, [_unknown_step(engine, provider, r, str(exc), ids[0])
                                     for r, _ in chunk])
-        return _requeue(engine, chunk, 5.0, attempt=False)
+        return _requeue(engine, chunk, 5.0)
     finally:
         reset_on_wire(token)
     engine.circuit.success(account)
@@ -234,8 +243,9 @@ def _circuit_open(engine: Engine, rows: list[Record], account: str, wait: float
     return {"failed_over": len(moved), "waiting": len(rest)}
 
 
-def _requeue(engine: Engine, chunk: list[tuple[Record, OutgoingMessage]], after: float, *,
-             attempt: bool) -> dict[str, int]:
+def _requeue(engine: Engine, chunk: list[tuple[Record, OutgoingMessage]], after: float
+             ) -> dict[str, int]:
+    """Back to queued without spending an attempt (our own limiter said wait)."""
     ids = [r["id"] for r, _ in chunk]
     moved = engine.ledger.transition_many(ids, ["sending"], "queued",
                                           score=engine.clock() + after, lease="", wire="0")
