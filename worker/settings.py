@@ -52,6 +52,11 @@ class Settings:
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_addr: str = "0.0.0.0"
     metrics_dir: str = ""  # prometheus multiprocess dir for prefork workers; "" = a fresh temp dir
+    prices: Mapping[str, float] = field(default_factory=dict)  # per SMS segment, by account
+    campaign_zone: str = "Europe/Moscow"  # when a number's own zone is ambiguous
+    campaign_failure_threshold: float = 0.3
+    campaign_max_rate: float = 200.0  # messages/s when neither campaign nor gateway caps it
+    campaign_tick_interval: float = 1.0
 
     def account(self, name: str) -> AccountConfig:
         try:
@@ -162,6 +167,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=int(_num(env, "SMSQ_METRICS_PORT", 0)),
         metrics_addr=env.get("SMSQ_METRICS_ADDR") or "0.0.0.0",
         metrics_dir=env.get("SMSQ_METRICS_DIR", ""),
+        prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
+                if env.get(f"SMSQ_{n.upper()}_PRICE")},
+        campaign_zone=env.get("SMSQ_CAMPAIGN_ZONE") or "Europe/Moscow",
+        campaign_failure_threshold=_num(env, "SMSQ_CAMPAIGN_FAILURE_THRESHOLD", 0.3),
+        campaign_max_rate=_num(env, "SMSQ_CAMPAIGN_MAX_RATE", 200.0),
+        campaign_tick_interval=_num(env, "SMSQ_CAMPAIGN_TICK_INTERVAL", 1.0),
     )
 
 
