@@ -13,12 +13,16 @@ from providers.errors import ValidationError
 DEFAULT_REGION = "RU"
 
 
-@functools.lru_cache(maxsize=65536)
 def normalize(raw: object, region: str = DEFAULT_REGION) -> str:
     """Return `raw` as E.164 ("+79161234567") or raise ValidationError naming the problem."""
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise ValidationError(f"phone number must be a string, got {type(raw).__name__}",
                               field="recipient")
+    return _normalize(raw, region)
+
+
+@functools.lru_cache(maxsize=65536)  # only hashable str / int reach the cache
+def _normalize(raw: str | int, region: str) -> str:
     text = str(raw).strip()
     if not text:
         raise ValidationError("phone number is empty", field="recipient")
