@@ -8,6 +8,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
+from worker import metrics
+
 app = Celery("smsq", include=["tasks", "tasks.campaigns"])
 app.config_from_object("celeryconfig")
 
@@ -28,6 +30,9 @@ def engine() -> Any:
 
 def send_task(name: str, kwargs: Mapping[str, Any], queue: str) -> None:
     app.send_task(name, kwargs=dict(kwargs), queue=queue)
+
+
+metrics.connect_celery(engine)  # task outcomes -> metrics; metrics server in worker_init
 
 
 @worker_process_init.connect

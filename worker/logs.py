@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from providers.phones import mask
+from worker import metrics
 
 PHONE_KEYS = frozenset({"phone", "recipient", "to", "msisdn"})
 SECRET_KEYS = frozenset({"text", "message_text", "token", "password", "psw", "api_id",
@@ -38,6 +39,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            metrics.processor,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             scrub,
             structlog.processors.format_exc_info,

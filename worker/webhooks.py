@@ -141,5 +141,9 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 def serve(engine: Engine, host: str, port: int) -> WSGIServer:
     """A threaded HTTP server for the receiver (call `serve_forever()` on it)."""
-    return make_server(host, port, Receiver(engine), server_class=_ThreadingServer,
+    from worker import metrics
+
+    metrics.start_receiver_server(engine.cfg)  # on SMSQ_METRICS_PORT, when set
+    return make_server(host, port, metrics.flushing(Receiver(engine), engine.r),
+                       server_class=_ThreadingServer,
                        handler_class=_QuietHandler)
