@@ -102,7 +102,7 @@ def _route(engine: Engine, account: Any, route: Any) -> tuple[str, ...]:
                 raise ValidationError("account must be a string", field="account")
             return (cfg.account(account).name,)
     except ConfigurationError as exc:
-        raise ValidationError(exc.message, field="route" if route else "account") from None
+        raise ValidationError(exc.message, field="route" if route is not None else "account") from None
     if len(cfg.accounts) == 1:
         return (next(iter(cfg.accounts)),)
     raise ValidationError("no account or route given (configured: "
