@@ -51,4 +51,7 @@ beat_schedule = {
     "smsq-release": {"task": "smsq.release", "schedule": _cfg.release_interval},
     "smsq-poll-pending": {"task": "smsq.poll_pending", "schedule": _cfg.poll_interval},
     "smsq-reconcile": {"task": "smsq.reconcile", "schedule": _cfg.reconcile_interval},
+    # Campaigns: start due ones, release recipients; a stale tick is dropped, not piled up.
+    "smsq-campaign-tick": {"task": "smsq.campaign_tick", "schedule": _cfg.campaign_tick_interval,
+                           "options": {"expires": 10}},
 }
