@@ -83,7 +83,7 @@ def test_worker_metrics_read_gauges_from_redis(ops):
 
 
 def test_final_statuses_by_gateway_from_reports_and_polls(ops):
-    """sms.ru finals arrive as delivery reports (receiver), SMS Club finals from polling (worker)."""
+    """sms.ru finals come as delivery reports (receiver), SMS Club finals from polls (worker)."""
     _, worker_port, receiver_port, ids = ops
     finals = ("delivered", "undelivered", "expired")
     statuses = [s["status"] for s in api.get_status(ids)]
