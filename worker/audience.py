@@ -132,18 +132,22 @@ class CsvAudience:
 
     def _next(self) -> list[str] | None:
         try:
-            return next(self._reader, None)
+            row: list[str] | None = next(self._reader, None)
+            self._last_end = self._reader.line_num
+            return row
         except csv.Error as exc:
             raise ValidationError(self._csv_problem(exc), field="csv") from None
 
     def _csv_problem(self, exc: csv.Error) -> str:
         line = self._reader.line_num + self._lead
         text = str(exc)
+        start = getattr(self, "_last_end", 0) + 1 + self._lead
         if "field larger than field limit" in text:
-            text = f"a field is longer than {FIELD_LIMIT} characters (an unclosed quote?)"
-        elif "unexpected end of data" in text:
-            text = "a quoted field is never closed (broken quoting)"
-        return f"line {line}: {text}"
+            return (f"line {start}: a quoted field is never closed (broken quoting; it runs "
+                    f"past {FIELD_LIMIT} characters, to line {line})")
+        if "unexpected end of data" in text:
+            return f"line {start}: a quoted field is never closed (broken quoting)"
+        return f"line {line}: {text} (broken quoting)"
 
     def _read_header(self) -> None:
         header = self._next()

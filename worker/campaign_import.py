@@ -11,6 +11,7 @@ rejected count, never silently dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from providers.errors import ValidationError
@@ -21,6 +22,7 @@ from worker.schedule import ANY_ZONE
 from worker.templates import Template, segment_count
 
 CHUNK = 2000
+US, RS = "\x1f", "\x1e"  # field and row separators of a chunk (see WRITE_CHUNK)
 DUP_SAMPLE = 20
 
 
@@ -50,30 +52,43 @@ class ImportJob:
     result: ImportResult = field(default_factory=ImportResult)
 
     def run(self, rows: Iterable[Row]) -> ImportResult:
-        args: list[str] = []
+        """Encode on this thread while a writer thread waits on Redis for the previous chunk."""
+        parts: list[str] = []
         lines: list[int] = []
-        for row in rows:
-            args += self._encode(row)
-            lines.append(row.line)
-            if len(lines) >= CHUNK:
-                self._flush(args, lines)
-                args, lines = [], []
-        if lines:
-            self._flush(args, lines)
+        pending: list[Future[None]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsq-import") as writer:
+            for row in rows:
+                parts.append(self._encode(row))
+                lines.append(row.line)
+                if len(lines) >= CHUNK:
+                    pending = self._submit(writer, pending, parts, lines)
+                    parts, lines = [], []
+            if lines:
+                pending = self._submit(writer, pending, parts, lines)
+            for future in pending:
+                future.result()
         return self.result
 
-    def _encode(self, row: Row) -> list[str]:
+    def _submit(self, writer: ThreadPoolExecutor, pending: list[Future[None]],
+                parts: list[str], lines: list[int]) -> list[Future[None]]:
+        while len(pending) >= 2:  # bounded: at most two chunks in memory
+            pending.pop(0).result()
+        rejected = sum(1 for p in parts if p[0] == "r")
+        pending.append(writer.submit(self._flush, "".join(parts), lines, rejected))
+        return pending
+
+    def _encode(self, row: Row) -> str:
         try:
             if row.problem:
                 raise ValidationError(row.problem)
             e164, zone = self.phones.lookup(row.phone)
             text = self._render(row) if self.template.personal else ""
         except ValidationError as exc:
-            reason = f"{self.label} {row.line}: {exc.message}"
+            reason = _clean(f"{self.label} {row.line}: {exc.message}")
             if len(self.result.problems) < DUP_SAMPLE:
                 self.result.problems.append(reason)
-            return ["r", row.phone.strip()[:32], "", reason]
-        return ["s", e164, text, zone if self.windowed else ANY_ZONE]
+            return f"r{US}{_clean(row.phone.strip()[:32])}{US}{US}{reason}{RS}"
+        return f"s{US}{e164}{US}{text}{US}{zone if self.windowed else ANY_ZONE}{RS}"
 
     def _render(self, row: Row) -> str:
         values = row.values or {}
@@ -81,6 +96,8 @@ class ImportJob:
         if missing:
             raise ValidationError(f"has no {', '.join(missing)}")
         text = self.template.render(values)
+        if US in text or RS in text:
+            raise ValidationError("has control characters in a template field")
         if not text.strip():
             raise ValidationError("the rendered text is empty")
         parts = segment_count(text)
@@ -91,10 +108,8 @@ class ImportJob:
         self.result.max_segments = max(self.result.max_segments, parts)
         return text
 
-    def _flush(self, args: list[str], lines: list[int]) -> None:
-        dups = self.store.write_chunk(self.cid, self.account, self.route, args)
-        kinds = args[0::4]
-        rejected = kinds.count("r")
+    def _flush(self, rows: str, lines: list[int], rejected: int) -> None:
+        dups = self.store.write_chunk(self.cid, self.account, self.route, rows)
         self.result.invalid += rejected
         self.result.accepted += len(lines) - rejected - len(dups)
         self.result.duplicates += len(dups)
@@ -102,3 +117,7 @@ class ImportJob:
         self.result.duplicate_lines += [lines[i] for i in dups[:max(room, 0)]]
         if self.on_chunk is not None:
             self.on_chunk()
+
+
+def _clean(text: str) -> str:
+    return text.replace(US, " ").replace(RS, " ")

@@ -48,7 +48,9 @@ def new_id() -> str:
     return "c" + secrets.token_hex(5)
 
 
-# ARGV: cid, acc, route, retention, then 4 per row: kind (s|r), to, text, zone-or-reason.
+# ARGV: cid, acc, route, retention, rows. `rows` is one string: per row
+# kind (s|r) US to US text US zone-or-reason RS (US = \31, RS = \30), so the
+# client sends one argument per chunk instead of four per row.
 # Returns the row positions (0-based) that were duplicates of an earlier recipient.
 WRITE_CHUNK = r"""
 local P = 'smsq:'
@@ -57,10 +59,12 @@ local ck = P .. 'c:' .. cid
 local n = tonumber(redis.call('HGET', ck, 'next') or '0')
 local dups, lists = {}, {}
 local sched, rej = 0, 0
-for i = 5, #ARGV, 4 do
-  local kind, to, text, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+local pos = -1
+local ROW = '([sr])\31([^\31]*)\31([^\31]*)\31([^\30]*)\30'
+for kind, to, text, extra in string.gmatch(ARGV[5], ROW) do
+  pos = pos + 1
   if kind == 's' and redis.call('SADD', ck .. ':dd', to) == 0 then
-    dups[#dups + 1] = (i - 5) / 4
+    dups[#dups + 1] = pos
   else
     local id = cid .. '.' .. n
     local k = P .. 'm:' .. id
@@ -104,7 +108,8 @@ for _, id in ipairs(ids) do
   if redis.call('ZREM', KEYS[1], id) == 1 then
     local ck = 'smsq:c:' .. id
     if redis.call('HGET', ck, 'status') == 'scheduled' then
-      redis.call('HSET', ck, 'status', 'running', 'started', ARGV[1], 'last', ARGV[1])
+      -- 'last' one second back: the first tick already has a second's credit
+      redis.call('HSET', ck, 'status', 'running', 'started', ARGV[1], 'last', ARGV[1] - 1)
       redis.call('SADD', KEYS[2], id)
       started[#started + 1] = id
     end
@@ -194,8 +199,9 @@ class CampaignStore:
 
     # -- importing -----------------------------------------------------------------
 
-    def write_chunk(self, cid: str, acc: str, route: str, rows: list[str]) -> list[int]:
-        out = self._write(args=[cid, acc, route, self.retention, *rows])
+    def write_chunk(self, cid: str, acc: str, route: str, rows: str) -> list[int]:
+        """`rows`: "kind\x1fto\x1ftext\x1fextra\x1e" per row (see WRITE_CHUNK)."""
+        out = self._write(args=[cid, acc, route, self.retention, rows])
         return [int(x) for x in out]
 
     def finish_import(self, cid: str) -> None:
