@@ -69,10 +69,16 @@ def child(args: argparse.Namespace) -> None:
     made = campaigns.create(engine, text=text, csv=args.csv, account="smsru",
                             start="+1h", window=None if args.no_window else "09:00-21:00")
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "total": made["total"],
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024,
+                      "cpu": usage.ru_utime + usage.ru_stime, "total": made["total"],
                       "invalid": made["invalid"], "duplicates": made["duplicates"],
                       "status": made["status"], "zones": len(made["waiting_by_zone"])}))
+
+
+def _redis_cpu(client: object) -> float:
+    info = client.info("cpu")  # type: ignore[attr-defined]
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def main() -> None:
@@ -99,6 +105,7 @@ def main() -> None:
               f"{time.perf_counter() - t0:.1f} s")
         client = redis.Redis.from_url(server.url)
         before = int(client.info("memory")["used_memory"])
+        cpu_before = _redis_cpu(client)
         cmd = [sys.executable, __file__, "--child", "--redis", server.url, "--csv",
                str(csv_path)] + (["--no-window"] if args.no_window else []) + \
             (["--plain"] if args.plain else [])
@@ -106,12 +113,16 @@ def main() -> None:
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         result = json.loads(out.stdout.strip().splitlines()[-1])
         used = int(client.info("memory")["used_memory"]) - before
+        redis_cpu = _redis_cpu(client) - cpu_before
         per_msg = used / max(result["total"], 1)
         print(f"accepted {result['total']:,} recipients ({result['invalid']:,} invalid, "
               f"{result['duplicates']:,} duplicates, {result['zones']} time zones), "
               f"status {result['status']}")
         print(f"seconds:              {result['seconds']:.1f}  "
               f"({args.rows / result['seconds']:,.0f} rows/s)")
+        print(f"CPU seconds:          producer {result['cpu']:.1f}, redis-server "
+              f"{redis_cpu:.1f}  (load average now {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores)")
         print(f"producer peak RSS:    {result['peak_rss_mb']:.0f} MB")
         print(f"Redis memory:         {used / 1e6:.0f} MB  ({per_msg:.0f} bytes per message)")
 
