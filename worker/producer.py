@@ -193,10 +193,13 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
 
 
 def _enqueue(engine: Engine, p: _Plan, records: list[dict[str, Any]]) -> None:
-    size = engine.provider(p.route[0]).max_recipients
+    provider = engine.provider(p.route[0])
+    size = provider.max_recipients
+    # A gateway that takes per-recipient texts gets full batches whatever the texts.
     by_text: dict[str, list[str]] = {}
     for rec in records:
-        by_text.setdefault(str(rec.get("text")), []).append(str(rec["id"]))
+        key = "" if provider.per_recipient_texts else str(rec.get("text"))
+        by_text.setdefault(key, []).append(str(rec["id"]))
     try:
         for ids in by_text.values():
             for start in range(0, len(ids), size):
