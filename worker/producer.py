@@ -128,8 +128,11 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
         raise ValidationError(f"more than {MAX_RECIPIENTS} recipients: use a campaign",
                               field="recipients")
     pairs: list[tuple[str, str, str | None]] = []
+    checked: set[str] = set()  # one segment count per distinct text, not per recipient
     for raw, body in pairs_in:
-        body = _check_text(body, max_segments)
+        if not (isinstance(body, str) and body in checked):
+            body = _check_text(body, max_segments)
+            checked.add(body)
         try:
             pairs.append((phones.normalize(raw, engine.cfg.default_region), body, None))
         except ValidationError as exc:
