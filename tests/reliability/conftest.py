@@ -103,7 +103,8 @@ class SyncRunner:
         self.drain()
         self.clock.advance(step)
 
-    def settle(self, ids: list[str], *, rounds: int = 100, step: float = 300.0) -> list[dict[str, str]]:
+    def settle(self, ids: list[str], *, rounds: int = 100,
+               step: float = 300.0) -> list[dict[str, str]]:
         """Run beat until every message is final or unknown with nothing left to look up."""
         for _ in range(rounds):
             self.round(step)

@@ -31,7 +31,7 @@ class Case:
     id: str
     kwargs: dict[str, Any]
     words: tuple[str, ...]  # what the error must say (lower-case substrings, all of them)
-    cli: list[str] | None | object = None  # argv for `smsq send`; SKIP when not expressible
+    cli: list[str] | object | None = None  # argv for `smsq send`; SKIP when not expressible
     drop: tuple[str, ...] = field(default=())  # BASE keys to leave out
 
     def call(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ BAD = [
 
 
 def _write(data: bytes) -> Path:
-    handle = tempfile.NamedTemporaryFile(suffix=".csv", delete=False)  # noqa: SIM115
+    handle = tempfile.NamedTemporaryFile(suffix=".csv", delete=False)
     handle.write(data)
     handle.close()
     return Path(handle.name)

@@ -118,7 +118,8 @@ def test_ambiguous_after_acceptance_is_never_resent(runner: SyncRunner, gateway:
 def test_connection_dropped_before_processing_is_unknown(runner: SyncRunner,
                                                         gateway: str) -> None:
     """A reset with no answer is ambiguous to the client: `unknown`, and nothing resent."""
-    runner.sandbox.state.add_fault(Fault(kind="drop_before", count=per_send(gateway), gateway=gateway,
+    runner.sandbox.state.add_fault(Fault(kind="drop_before", count=per_send(gateway),
+                                         gateway=gateway,
                                          path=sim(runner, gateway).send_path))
     ids, _ = send(runner, gateway)
     rows = runner.settle(ids)

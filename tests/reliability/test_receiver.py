@@ -185,7 +185,7 @@ def test_smsru_hash_checked_when_configured(rclient: redis.Redis, fclock: FakeCl
     runner.clock.advance(10)
     ctype, body = report(runner, "smsru")[0]
     before = snapshot(runner.engine.r)
-    head, _, digest = body.decode().rpartition("&hash=")
+    head, _, _digest = body.decode().rpartition("&hash=")
     forged = f"{head}&hash={'0' * 64}".encode()
     for bad in [forged, head.encode(), f"{head}&hash=\u00e9t\u00e9".encode()]:
         assert call(app, f"/{TOKEN}/smsru", bad, ctype)[0] == 400
