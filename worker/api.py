@@ -14,24 +14,47 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from worker import producer
-from worker.engine import Engine
+from worker.engine import Engine, Enqueue
 from worker.producer import Submitted
 
 _engine: Engine | None = None
 
 
 def engine() -> Engine:
+    """This process's producer engine, on the broker and ledger of the current settings."""
     global _engine
     if _engine is None:
-        from worker.celery_app import send_task
+        from worker.engine import redis_client
         from worker.settings import get
 
         cfg = get()
-        from worker.engine import redis_client
-
         _engine = Engine(cfg, client=redis_client(cfg.redis_url, timeout=cfg.producer_timeout),
-                         enqueue=send_task)
+                         enqueue=_publisher(cfg.redis_url, cfg.producer_timeout))
     return _engine
+
+
+def _publisher(broker_url: str, timeout: float) -> Enqueue:
+    """A bare Celery client for publishing: the producer needs no task code or worker config."""
+    from celery import Celery
+
+    client = Celery("smsq-producer", broker=broker_url, set_as_current=False)
+    client.conf.update(
+        broker_connection_timeout=timeout, broker_connection_retry=False,
+        broker_transport_options={"socket_timeout": timeout,
+                                  "socket_connect_timeout": timeout},
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2,
+                                   "interval_step": 0.5, "interval_max": 1.0})
+
+    def enqueue(name: str, kwargs: Mapping[str, Any], queue: str) -> None:
+        client.send_task(name, kwargs=dict(kwargs), queue=queue)
+
+    return enqueue
+
+
+def reset() -> None:
+    """Forget the engine (after the settings changed)."""
+    global _engine
+    _engine = None
 
 
 def submit(

@@ -154,15 +154,21 @@ class Stack:
             proc.wait(timeout=60)
 
     def stop_process(self, name: str, timeout: float = 30.0) -> None:
+        """Warm shutdown: TERM to the main process only (it lets its pool finish), as
+        systemd's KillMode=mixed does; the whole group is killed only past `timeout`."""
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # stragglers of its process group
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
     # -- reading the sandbox's record ------------------------------------------------
 
