@@ -179,7 +179,7 @@ def test_no_credential_in_logs_or_errors(provider_name, make_provider, sandbox, 
             sandbox.state.add_fault(Fault(kind=kind, gateway=provider_name))
             try:
                 send_one_request(provider, msgs(GOOD[1]))
-            except Exception as exc:  # noqa: BLE001 - collecting texts
+            except Exception as exc:
                 texts.append(str(exc) + repr(exc) + repr(exc.__dict__))
         provider.balance()
     texts += [r.getMessage() for r in caplog.records] + [repr(e) for e in events]
