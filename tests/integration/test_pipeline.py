@@ -145,3 +145,19 @@ def test_worker_killed_mid_batch_sends_nothing_twice(fresh_stack: Stack) -> None
     recorded = sum(sum(sandbox_count(fresh_stack, gw).values()) for gw in ("sms1000", "smsru"))
     unknown = sum(1 for r in rows if r["status"] == "unknown" and not r["provider_message_id"])
     assert accepted <= recorded <= accepted + unknown
+
+
+def test_delivery_reports_finish_messages_without_polling(fresh_stack: Stack) -> None:
+    """With polling far away, sms.ru, Gatum and SMSC messages end final through pushed reports."""
+    fresh_stack.extra_env.update({"SMSQ_POLL_INTERVAL": "600", "SMSQ_POLL_FIRST_AFTER": "600"})
+    fresh_stack.sandbox.state.outcomes = {"delivered": 0.7, "undelivered": 0.3}
+    fresh_stack.start(workers=1, concurrency=2)
+    use_stack(fresh_stack)
+    jobs = {gw: api.submit(ru(15, 40001 + i * 100), f"Report me via {gw}", account=gw)
+            for i, gw in enumerate(["smsru", "gatum", "smsc"])}
+    ids = [i for j in jobs.values() for i in j.ids]
+    assert wait_for(lambda: all_final(ids, ("delivered", "undelivered")), timeout=60)
+    pushed = [r for r in fresh_stack.sandbox_requests() if "/status" in r["path"]
+              or "sms-full-data" in r["path"]]
+    assert not pushed  # no status request was made: the reports did it
+    assert fresh_stack.server.pusher is not None and fresh_stack.server.pusher.attempts > 0
