@@ -153,3 +153,33 @@ def test_auth_failure_fails_over_along_the_route(engine, sandbox):
     run_enqueued(engine)
     row = engine.ledger.get(job.ids[0])
     assert row["st"] == "sent" and row["acc"] == "smsru"
+
+
+def test_open_circuit_hands_messages_to_the_next_account(engine, sandbox):
+    """Consecutive 5xx open the account's circuit; routed messages then fail over."""
+    from dataclasses import replace
+
+    engine.cfg = replace(engine.cfg, routes={"main": ("smsclub", "smsru")}, max_attempts=50)
+    sandbox.state.add_fault(Fault(kind="http_error", status=503, gateway="smsclub", count=-1))
+    plan = producer.plan(engine, ["+380971234501"], "Hi", route="main")
+    job = producer.write(engine, plan)
+    engine.enqueued.clear()
+    for _ in range(engine.cfg.circuit_threshold):
+        engine.ledger.r.zadd(QUEUED, {job.ids[0]: 0})
+        sending.deliver(engine, job.ids, "smsclub")
+    assert engine.circuit.state("smsclub") == "open"
+    run_enqueued(engine)
+    row = engine.ledger.get(job.ids[0])
+    assert row["acc"] == "smsru" and row["st"] == "sent"
+
+
+def test_circuit_closes_after_a_successful_probe(engine, sandbox):
+    """After the cooldown the next request probes; success closes the circuit."""
+    for _ in range(engine.cfg.circuit_threshold):
+        engine.circuit.failure("smsru")
+    assert engine.circuit.state("smsru") == "open"
+    engine.ledger.r.hset(engine.circuit.key("smsru"), "open_until", 0)
+    assert engine.circuit.state("smsru") == "half-open"
+    job = submit(engine, ["+79161234501"])
+    assert sending.deliver(engine, job.ids, "smsru") == {"sent": 1}
+    assert engine.circuit.state("smsru") == "closed"
