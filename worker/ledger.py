@@ -21,7 +21,13 @@ from typing import Any
 
 import redis
 
-from worker.ledger_lua import TAKE_DUE, TRANSITION_MANY, TRANSITION_ONE
+from worker.ledger_lua import (
+    MARK_ON_WIRE,
+    TAKE_DUE,
+    TRANSITION_MANY,
+    TRANSITION_ONE,
+    TRANSITION_STEPS,
+)
 
 P = "smsq:"
 QUEUED, SENDING, UNKNOWN = P + "q", P + "s", P + "u"
@@ -60,6 +66,8 @@ class Ledger:
         self._one = client.register_script(TRANSITION_ONE)
         self._many = client.register_script(TRANSITION_MANY)
         self._take = client.register_script(TAKE_DUE)
+        self._steps = client.register_script(TRANSITION_STEPS)
+        self._wire = client.register_script(MARK_ON_WIRE)
 
     # -- writing new work --------------------------------------------------------
 
@@ -140,13 +148,13 @@ class Ledger:
 
     def pipeline_transitions(self, steps: Sequence[tuple[str, Iterable[str], str, float,
                                                          Mapping[str, Any]]]) -> list[bool]:
-        """Several single-message transitions in one round trip."""
-        now = time.time()
-        with self.r.pipeline(transaction=False) as pipe:
-            for msg_id, expected, new, score, fields in steps:
-                self._one(args=[msg_id, ",".join(expected), new, now, self.retention,
-                                score, *_flat(fields)], client=pipe)
-            return [bool(x) for x in pipe.execute()]
+        """Several single-message transitions in one script call (one argument in all)."""
+        if not steps:
+            return []
+        batch = [[msg_id, ",".join(expected), new, score, _flat(fields)]
+                 for msg_id, expected, new, score, fields in steps]
+        done = self._steps(args=[time.time(), self.retention, json.dumps(batch)])
+        return [bool(x) for x in done]
 
     def take_due(self, index: str, now: float, rescore_to: float, limit: int) -> list[str]:
         """Ids due in `index`, re-scored so that a concurrent caller skips them."""
@@ -154,11 +162,8 @@ class Ledger:
 
     def mark_on_wire(self, ids: Sequence[str]) -> None:
         """Record that the request for these messages is about to leave."""
-        with self.r.pipeline(transaction=False) as pipe:
-            for msg_id in ids:
-                pipe.hset(msg_key(msg_id), "wire", "1")
-                pipe.hincrby(msg_key(msg_id), "att", 1)
-            pipe.execute()
+        if ids:
+            self._wire(args=list(ids))
 
     def set_fields(self, msg_id: str, **fields: Any) -> None:
         self.r.hset(msg_key(msg_id), mapping={k: str(v) for k, v in fields.items()})
