@@ -86,10 +86,9 @@ class Engine:
         rate = self.rate_of(acc)
 
         def hook() -> None:
-            self.limiter.acquire(acc.name, rate)
             callback = _on_wire.get()
+            self.limiter.acquire(acc.name, rate, before_send=callback)
             if callback is not None:
-                callback()
                 _on_wire.set(None)
 
         return hook

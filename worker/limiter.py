@@ -47,6 +47,19 @@ return 1
 """
 
 
+# Push every slot not yet granted back by ARGV[1] µs: a request that left late must
+# not squeeze the one after it (the gateway counts arrivals, not our schedule).
+_SHIFT = r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local nxt = tat + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
+return 1
+"""
+
+
 class Throttled(Exception):
     """Our own limiter says wait; not an error and not a retry."""
 
@@ -66,14 +79,20 @@ class RateLimiter:
     """Slots per account; `acquire` blocks up to `max_wait`, else raises Throttled."""
 
     def __init__(self, client: redis.Redis, *, margin: float = 0.03, max_wait: float = 2.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 late_tolerance: float = 0.002) -> None:
         self.r = client
         self.margin = margin
         self.max_wait = max_wait
         self.sleep = sleep
+        self.clock = clock
+        self.late_tolerance = late_tolerance
         self._acquire = client.register_script(_ACQUIRE)
         self._penalize = client.register_script(_PENALIZE)
+        self._shift = client.register_script(_SHIFT)
         self.waited = 0.0
+        self.late = 0.0
 
     @staticmethod
     def key(account: str) -> str:
@@ -86,16 +105,32 @@ class RateLimiter:
                                          args=[f"{interval_us:.0f}", f"{limit * 1e6:.0f}"])
         return Grant(bool(allowed), int(wait_us) / 1e6)
 
-    def acquire(self, account: str, rate: float | None) -> float:
-        """Wait for the account's next slot; returns the seconds waited."""
+    def acquire(self, account: str, rate: float | None,
+                before_send: Callable[[], None] | None = None) -> float:
+        """Wait for the account's next slot, run `before_send`; returns the seconds waited.
+
+        If the caller is ready to send later than its slot (a slow wake-up on a
+        busy host, a slow `before_send`), the slots not yet granted move back by
+        that lateness, so the gap to the next request never shrinks below the
+        interval; otherwise jitter alone puts rate + 1 requests in a window.
+        """
         if not rate:
+            if before_send is not None:
+                before_send()
             return 0.0
         grant = self.try_acquire(account, rate)
         if not grant.allowed:
             raise Throttled(account, grant.wait)
+        due = self.clock() + grant.wait
         if grant.wait > 0:
             self.sleep(grant.wait)
             self.waited += grant.wait
+        if before_send is not None:
+            before_send()
+        late = self.clock() - due
+        if late > self.late_tolerance:
+            self._shift(keys=[self.key(account)], args=[f"{late * 1e6:.0f}"])
+            self.late += late
         return grant.wait
 
     def penalize(self, account: str, seconds: float) -> None:
