@@ -108,8 +108,9 @@ def main() -> None:
                   "poll_pending calls", "wall", "gateway latency", "own work",
                   "rescheduled"])
     body += ("\n\nsms.ru (status call takes 100 ids), all messages still pending at the "
-             "gateway, so every one is re-scheduled. poll_pending takes at most 20,000 ids "
-             "per call (per_pass); a beat pass of 100,000 is several calls, counted above. "
+             "gateway, so every one is re-scheduled. poll_pending takes 20,000 ids at a time "
+             "(per_pass) until nothing more is due, so one call (one beat pass) hands over "
+             "the whole backlog. "
              "In-process, same code as the smsq.poll_pending / smsq.check_status tasks; "
              "gateway latency includes the sandbox's own processing on the same 2 cores.")
     print(body)

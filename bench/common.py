@@ -178,7 +178,10 @@ def machine() -> str:
 
 
 def record(section: str, command: str, body: str) -> None:
-    """Replace (or append) `## <section>` in bench/RESULTS.md."""
+    """Replace (or append) `## <section>` in bench/RESULTS.md (not with BENCH_NO_RECORD=1,
+    for trial runs)."""
+    if os.environ.get("BENCH_NO_RECORD") == "1":
+        return
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = (f"## {section}\n\nCommand: `{command}`  \nRun: {stamp} on {machine()}\n\n"
              f"{body.strip()}\n\n")

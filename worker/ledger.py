@@ -22,7 +22,11 @@ from typing import Any
 import redis
 
 from worker.ledger_lua import (
+    CLAIM,
     MARK_ON_WIRE,
+    PARK_ORPHAN,
+    PICK_MANY,
+    RESCHEDULE,
     TAKE_DUE,
     TRANSITION_MANY,
     TRANSITION_ONE,
@@ -32,6 +36,11 @@ from worker.ledger_lua import (
 P = "smsq:"
 QUEUED, SENDING, UNKNOWN = P + "q", P + "s", P + "u"
 Record = dict[str, str]
+# One transition: id, expected statuses, new status, index score, fields to write (a
+# mapping, or already flat [field, value, ...] strings; "" or None deletes a field).
+Step = tuple[str, Iterable[str], str, float, Mapping[str, Any] | list[str]]
+# A re-scheduled status check: id, next check time, chk, raw, cost ("" leaves it as is).
+Recheck = tuple[str, float, str, str, str]
 
 
 def msg_key(msg_id: str) -> str:
@@ -68,6 +77,10 @@ class Ledger:
         self._take = client.register_script(TAKE_DUE)
         self._steps = client.register_script(TRANSITION_STEPS)
         self._wire = client.register_script(MARK_ON_WIRE)
+        self._claim = client.register_script(CLAIM)
+        self._pick = client.register_script(PICK_MANY)
+        self._recheck = client.register_script(RESCHEDULE)
+        self._park = client.register_script(PARK_ORPHAN)
 
     # -- writing new work --------------------------------------------------------
 
@@ -121,6 +134,13 @@ class Ledger:
         return [{_s(k): _s(v) for k, v in row.items()} if row else None
                 for row in rows]
 
+    def pick_many(self, ids: Sequence[str], fields: Sequence[str]) -> list[Record | None]:
+        """Only the named fields of each record (plus `id`), None for a missing record."""
+        if not ids:
+            return []
+        rows = json.loads(self._pick(args=[len(fields), *fields, *ids]))
+        return [row or None for row in rows]
+
     def job(self, job_id: str) -> Record | None:
         data = self.r.hgetall(job_key(job_id))
         return {_s(k): _s(v) for k, v in data.items()} if data else None
@@ -146,15 +166,47 @@ class Ledger:
                            len(flat), *flat, *ids]
         return [_s(m) for m in self._many(args=args)]
 
-    def pipeline_transitions(self, steps: Sequence[tuple[str, Iterable[str], str, float,
-                                                         Mapping[str, Any]]]) -> list[bool]:
-        """Several single-message transitions in one script call (one argument in all)."""
-        if not steps:
+    def claim(self, ids: Sequence[str], account: str, lease_until: float,
+              fields: Sequence[str]) -> list[Record]:
+        """queued -> sending (wire 0) for the ids still queued on `account`, in one call;
+        returns the claimed records' named fields (plus `id`)."""
+        if not ids:
             return []
-        batch = [[msg_id, ",".join(expected), new, score, _flat(fields)]
-                 for msg_id, expected, new, score, fields in steps]
-        done = self._steps(args=[time.time(), self.retention, json.dumps(batch)])
-        return [bool(x) for x in done]
+        args: list[Any] = [account, time.time(), self.retention, lease_until, len(fields),
+                           *fields, *ids]
+        return list(json.loads(self._claim(args=args)))
+
+    def pipeline_transitions(self, steps: Sequence[Step]) -> list[bool]:
+        """Several single-message transitions in one script call (one argument in all)."""
+        return self.record_sends("", steps, [None] * len(steps))[0]
+
+    def record_sends(self, provider: str, steps: Sequence[Step], keys: Sequence[str | None]
+                     ) -> tuple[list[bool], list[tuple[str, str, dict[str, Any]]]]:
+        """`pipeline_transitions`, and for each step with a report key: map the gateway id
+        to the message and take a report parked for it. Returns the outcome per step and
+        the parked reports as (message id, key, report)."""
+        if not steps:
+            return [], []
+        batch = []
+        for (msg_id, expected, new, score, fields), key in zip(steps, keys, strict=True):
+            flat = fields if isinstance(fields, list) else _flat(fields)
+            step: list[Any] = [msg_id, ",".join(expected), new, score, flat]
+            if key is not None:
+                step.append(key)
+            batch.append(step)
+        done, raw = self._steps(args=[time.time(), self.retention, json.dumps(batch), provider])
+        parked = [(_s(raw[i]), _s(raw[i + 1]), json.loads(raw[i + 2]))
+                  for i in range(0, len(raw), 3)]
+        return [bool(x) for x in done], parked
+
+    def reschedule(self, checks: Sequence[Recheck]) -> int:
+        """Next status checks for messages still `sent`, in one call; returns how many."""
+        if not checks:
+            return 0
+        args: list[Any] = [time.time()]
+        for check in checks:
+            args.extend(check)
+        return int(self._recheck(args=args))
 
     def take_due(self, index: str, now: float, rescore_to: float, limit: int) -> list[str]:
         """Ids due in `index`, re-scored so that a concurrent caller skips them."""
@@ -185,18 +237,11 @@ class Ledger:
         raw = self.r.mget([f"{P}pid:{provider}:{pid}" for pid in pids])
         return [_s(v) if v else None for v in raw]
 
-    def park_orphan(self, provider: str, pid: str, report: Mapping[str, Any]) -> None:
-        self.r.set(f"{P}orphan:{provider}:{pid}", json.dumps(report), ex=86400)
-
-    def take_orphans(self, provider: str, pids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not pids:
-            return {}
-        keys = [f"{P}orphan:{provider}:{pid}" for pid in pids]
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.mget(keys)
-            pipe.delete(*keys)
-            raw, _ = pipe.execute()
-        return {pid: json.loads(v) for pid, v in zip(pids, raw, strict=True) if v}
+    def park_orphan(self, provider: str, pid: str, report: Mapping[str, Any]) -> str | None:
+        """Park a report for a gateway id not mapped yet; the message id instead when the
+        mapping exists by now (then nothing is parked)."""
+        found = self._park(args=[provider, pid, json.dumps(report), 86400])
+        return _s(found) if found else None
 
     # -- idempotency ---------------------------------------------------------------
 

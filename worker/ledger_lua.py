@@ -89,21 +89,133 @@ return moved
 # ARGV[2] so that a second caller does not take them again.
 TAKE_DUE = r"""
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+local args = {}
+for i, id in ipairs(ids) do
+  args[#args + 1] = ARGV[2]
+  args[#args + 1] = id
+  if #args >= 2000 or i == #ids then
+    redis.call('ZADD', KEYS[1], unpack(args))
+    args = {}
+  end
+end
 return ids
 """
 
-# ARGV: now, retention, JSON [[id, expected, new, score, [field, value, ...]], ...]
-# One call for a whole batch of per-message transitions (each with its own fields):
-# the worker packs one argument instead of ~15 per message. Returns 1/0 per step.
+# ARGV: now, retention, JSON [[id, expected, new, score, [field, value, ...], key?], ...],
+# provider. One call for a whole batch of per-message transitions (each with its own
+# fields): the worker packs one argument instead of ~15 per message. A step with a
+# sixth element, the gateway's report key, also maps `pid:<provider>:<key>` to the
+# message (so a report finds it from the moment it is `sent`, never before) and takes
+# the report parked under that key, if one came first.
+# Returns {1/0 per step, {id, key, parked report, ...}}.
 TRANSITION_STEPS = _TR + r"""
 local steps = cjson.decode(ARGV[3])
-local now, retention = ARGV[1], tonumber(ARGV[2])
-local out = {}
+local now, retention, prov = ARGV[1], tonumber(ARGV[2]), ARGV[4]
+local out, parked = {}, {}
 for i, s in ipairs(steps) do
   out[i] = tr(s[1], s[2], s[3], now, retention, tonumber(s[4]), s[5])
+  if s[6] then
+    redis.call('SET', P .. 'pid:' .. prov .. ':' .. s[6], s[1], 'EX', retention)
+    local ok = P .. 'orphan:' .. prov .. ':' .. s[6]
+    local report = redis.call('GET', ok)
+    if report then
+      redis.call('DEL', ok)
+      parked[#parked + 1] = s[1]
+      parked[#parked + 1] = s[6]
+      parked[#parked + 1] = report
+    end
+  end
 end
-return out
+return {out, parked}
+"""
+
+_PICK = r"""
+local function pick(id, names)
+  local vals = redis.call('HMGET', P .. 'm:' .. id, unpack(names))
+  local rec, any = {}, false
+  for j = 1, #names do
+    if vals[j] then
+      rec[names[j]] = vals[j]
+      any = true
+    end
+  end
+  if not any then return false end
+  rec.id = id
+  return rec
+end
+
+local function encode(list)
+  if #list == 0 then return '[]' end
+  return cjson.encode(list)
+end
+"""
+
+# ARGV: account, now, retention, lease expiry, nfields, field, ..., id, id, ...
+# Claims (queued -> sending, wire 0) the ids still queued on `account` and returns
+# the claimed records' named fields as one JSON list: one round trip and one C-level
+# decode for a whole batch, instead of a read of every field of every record.
+CLAIM = _TR + _PICK + r"""
+local acc, now, retention, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local nf = tonumber(ARGV[5])
+local names = {}
+for i = 6, 5 + nf do names[#names + 1] = ARGV[i] end
+local wire = {'wire', '0'}
+local out = {}
+for i = 6 + nf, #ARGV do
+  local id = ARGV[i]
+  local cur = redis.call('HMGET', P .. 'm:' .. id, 'st', 'acc')
+  if cur[1] == 'queued' and cur[2] == acc
+      and tr(id, 'queued', 'sending', now, retention, lease, wire) == 1 then
+    out[#out + 1] = pick(id, names)
+  end
+end
+return encode(out)
+"""
+
+# ARGV: nfields, field, ..., id, id, ...: the named fields of each record as one JSON
+# list (false for a record that does not exist).
+PICK_MANY = "local P = 'smsq:'\n" + _PICK + r"""
+local nf = tonumber(ARGV[1])
+local names = {}
+for i = 2, 1 + nf do names[#names + 1] = ARGV[i] end
+local out = {}
+for i = 2 + nf, #ARGV do out[#out + 1] = pick(ARGV[i], names) end
+return encode(out)
+"""
+
+# ARGV: now, then per message: id, next check time, chk, raw, cost ('' leaves that
+# field as it is). A message still `sent` gets its next check in its account's
+# pending index; anything else (a report made it final meanwhile) is left alone.
+# The non-final majority of a poll pass, without the general transition's work.
+RESCHEDULE = r"""
+local P = 'smsq:'
+local now, n = ARGV[1], 0
+for i = 2, #ARGV, 5 do
+  local id = ARGV[i]
+  local k = P .. 'm:' .. id
+  local cur = redis.call('HMGET', k, 'st', 'acc')
+  if cur[1] == 'sent' and cur[2] then
+    local set = {'updated', now}
+    if ARGV[i + 2] ~= '' then set[#set + 1] = 'chk'; set[#set + 1] = ARGV[i + 2] end
+    if ARGV[i + 3] ~= '' then set[#set + 1] = 'raw'; set[#set + 1] = ARGV[i + 3] end
+    if ARGV[i + 4] ~= '' then set[#set + 1] = 'cost'; set[#set + 1] = ARGV[i + 4] end
+    redis.call('HSET', k, unpack(set))
+    redis.call('ZADD', P .. 'p:' .. cur[2], ARGV[i + 1], id)
+    n = n + 1
+  end
+end
+return n
+"""
+
+# ARGV: provider, key, report JSON, ttl. Parks a delivery report whose gateway id is
+# not mapped yet, unless the mapping appeared since the caller looked: then returns
+# the message id instead (the check and the park are one atomic step, so a report
+# can never be parked just after its send result took the parked ones).
+PARK_ORPHAN = r"""
+local id = redis.call('GET', 'smsq:pid:' .. ARGV[1] .. ':' .. ARGV[2])
+if id then return id end
+redis.call('SET', 'smsq:orphan:' .. ARGV[1] .. ':' .. ARGV[2], ARGV[3], 'EX', tonumber(ARGV[4]))
+return false
 """
 
 # ARGV: id, id, ...: the request for these messages is about to leave.

@@ -18,33 +18,46 @@ import structlog
 from providers.errors import SmsqError
 from providers.models import StatusQuery, StatusResult
 from worker.engine import TASK_CHECK, Engine, queue_for
-from worker.ledger import Record, pending_key
+from worker.ledger import Recheck, Record, Step, pending_key
 from worker.limiter import Throttled
-from worker.reports import RANK, apply_status_steps
+from worker.reports import RANK, count_moved, status_steps
 
 log = structlog.get_logger("smsq.poll")
 POLL_LEASE = 120.0
+# What a status check reads of each record.
+POLL_FIELDS = ("st", "acc", "pid", "to", "sent_at", "updated", "chk")
 
 
-def poll_pending(engine: Engine, *, per_pass: int = 20_000) -> dict[str, int]:
-    """Hand every due status check to its gateway's queue; returns ids per account."""
+def poll_pending(engine: Engine, *, per_pass: int = 20_000,
+                 max_per_beat: int = 200_000) -> dict[str, int]:
+    """Hand every due status check to its gateway's queue; returns ids per account.
+
+    Takes `per_pass` ids at a time until an account has nothing more due, so one beat
+    pass hands over the whole backlog (at most `max_per_beat` per account: the rest
+    stays due for the next beat rather than outliving its POLL_LEASE in the queue).
+    """
     now = engine.clock()
     handed: dict[str, int] = {}
     for name, acc in engine.cfg.accounts.items():
-        size = engine.provider(acc).max_status_ids
-        ids = engine.ledger.take_due(pending_key(name), now, now + POLL_LEASE, per_pass)
-        step = size * 10
-        for start in range(0, len(ids), step):
-            engine.enqueue(TASK_CHECK, {"ids": ids[start:start + step], "account": name},
-                           queue_for(acc.provider))
-        if ids:
-            handed[name] = len(ids)
+        step = engine.provider(acc).max_status_ids * 10
+        taken = 0
+        while taken < max_per_beat:
+            ids = engine.ledger.take_due(pending_key(name), now, now + POLL_LEASE,
+                                         min(per_pass, max_per_beat - taken))
+            for start in range(0, len(ids), step):
+                engine.enqueue(TASK_CHECK, {"ids": ids[start:start + step], "account": name},
+                               queue_for(acc.provider))
+            taken += len(ids)
+            if len(ids) < per_pass:
+                break
+        if taken:
+            handed[name] = taken
     return handed
 
 
 def check_status(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     """Ask the gateway about `ids` (sent or unknown messages of `account`)."""
-    rows = [r for r in engine.ledger.get_many(list(ids))
+    rows = [r for r in engine.ledger.pick_many(list(ids), POLL_FIELDS)
             if r and r.get("st") in ("sent", "unknown") and r.get("pid")
             and r.get("acc") == account]
     provider = engine.provider(account)
@@ -67,39 +80,38 @@ def check_status(engine: Engine, ids: Sequence[str], account: str) -> dict[str, 
 
 
 def _apply(engine: Engine, rows: list[Record], results: list[StatusResult]) -> dict[str, int]:
+    """Finals and give-ups in one transition call, the still-pending rest in one
+    re-schedule call."""
     now = engine.clock()
     finals: list[tuple[Record, StatusResult]] = []
-    steps: list[tuple[str, Sequence[str], str, float, dict[str, Any]]] = []
+    expired: list[Step] = []
+    later: list[Recheck] = []
     for row, res in zip(rows, results, strict=False):
         if res.status.is_final:
             finals.append((row, res))
         elif now - float(row.get("sent_at") or row.get("updated") or now) > \
                 engine.cfg.status_horizon:
-            steps.append((row["id"], ["sent", "unknown"], "unknown", 0.0,
-                          {"reason": "no final status within the horizon",
-                           "raw": res.raw_code}))
+            expired.append((row["id"], ["sent", "unknown"], "unknown", 0.0,
+                            {"reason": "no final status within the horizon",
+                             "raw": res.raw_code}))
         elif row["st"] == "sent":
-            steps.append(_next_check(engine, row, res, now))
-    counts = apply_status_steps(engine, finals)
-    done = engine.ledger.pipeline_transitions(steps)
-    counts["rescheduled"] = sum(1 for ok in done if ok)
+            later.append(_next_check(engine, row, res, now))
+    steps = status_steps(engine, finals) + expired
+    counts = count_moved(steps, engine.ledger.pipeline_transitions(steps))
+    counts["rescheduled"] = engine.ledger.reschedule(later)
     return counts
 
 
-def _next_check(engine: Engine, row: Record, res: StatusResult, now: float
-                ) -> tuple[str, Sequence[str], str, float, dict[str, Any]]:
-    checks = int(row.get("chk", "0")) + 1
+def _next_check(engine: Engine, row: Record, res: StatusResult, now: float) -> Recheck:
+    checks = int(row.get("chk") or "0") + 1
     interval = min(engine.cfg.poll_max_interval, engine.cfg.poll_interval * 2 ** (checks - 1))
-    fields: dict[str, Any] = {"chk": checks, "raw": res.raw_code}
-    if res.cost is not None:
-        fields["cost"] = res.cost
-    return (row["id"], ["sent"], "sent", now + interval, fields)
+    cost = "" if res.cost is None else str(res.cost)
+    return (row["id"], now + interval, str(checks), res.raw_code or "", cost)
 
 
 def _reschedule(engine: Engine, rows: list[Record], after: float) -> None:
-    now = engine.clock()
-    engine.ledger.pipeline_transitions(
-        [(r["id"], ["sent"], "sent", now + after, {}) for r in rows if r["st"] == "sent"])
+    when = engine.clock() + after
+    engine.ledger.reschedule([(r["id"], when, "", "", "") for r in rows if r["st"] == "sent"])
 
 
 def describe(record: Record, job: Record | None = None) -> dict[str, Any]:

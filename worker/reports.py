@@ -10,7 +10,7 @@ from providers.models import Status, StatusResult
 
 if TYPE_CHECKING:
     from worker.engine import Engine
-    from worker.ledger import Record
+    from worker.ledger import Record, Step
 
 RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "undelivered": 4,
         "expired": 4, "rejected": 4, "failed": 4, "cancelled": 4}
@@ -33,23 +33,33 @@ def _fields(res: StatusResult, now: float) -> dict[str, Any]:
     return fields
 
 
-def apply_status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResult]]
-                       ) -> dict[str, int]:
-    """Move each message to its reported status if that is forward; counts by status."""
+def status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResult]]) -> list[Step]:
+    """The transition to each reported status (from any lower one: never backwards)."""
     now = engine.clock()
-    steps = []
+    steps: list[Step] = []
     for row, res in pairs:
         new = str(res.status)
         if new in ("queued", "sending"):
             continue
         score = now + engine.cfg.poll_first_after if new == "sent" else 0.0
         steps.append((row["id"], _lower_than(new), new, score, _fields(res, now)))
-    done = engine.ledger.pipeline_transitions(steps)
+    return steps
+
+
+def count_moved(steps: Sequence[Step], done: Sequence[bool]) -> dict[str, int]:
+    """How many messages reached each new status."""
     counts: dict[str, int] = {}
     for step, ok in zip(steps, done, strict=True):
         if ok:
             counts[step[2]] = counts.get(step[2], 0) + 1
     return counts
+
+
+def apply_status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResult]]
+                       ) -> dict[str, int]:
+    """Move each message to its reported status if that is forward; counts by status."""
+    steps = status_steps(engine, pairs)
+    return count_moved(steps, engine.ledger.pipeline_transitions(steps))
 
 
 def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
@@ -60,8 +70,8 @@ def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
     pairs = []
     for res, key, msg_id in zip(results, keys, ids, strict=True):
         if msg_id is None:
-            engine.ledger.park_orphan(provider, key, _to_json(res))
-        else:
+            msg_id = engine.ledger.park_orphan(provider, key, _to_json(res))
+        if msg_id is not None:
             pairs.append(({"id": msg_id}, res))
     counts = apply_status_steps(engine, pairs)
     counts["parked"] = len(results) - len(pairs)
@@ -77,13 +87,13 @@ def _report_key(engine: Engine, provider: str, res: StatusResult) -> str:
     return cls.report_key(None, res.provider_message_id, res.recipient)  # type: ignore[arg-type]
 
 
-def apply_parked(engine: Engine, provider: str, orphans: Mapping[str, Mapping[str, Any]]
-                 ) -> None:
+def apply_parked(engine: Engine, provider: str,
+                 parked: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+    """Reports taken when their send result landed: (message id, report key, report)."""
     pairs = [({"id": msg_id}, StatusResult(provider_message_id=key, status=Status(o["status"]),
                                            raw_code=o.get("raw_code"),
                                            updated_at=o.get("updated_at")))
-             for key, o in orphans.items() if (msg_id := engine.ledger.find_pids(
-                 provider, [key])[0]) is not None]
+             for msg_id, key, o in parked]
     apply_status_steps(engine, pairs)
 
 

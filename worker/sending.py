@@ -34,7 +34,10 @@ from worker.ledger import Record
 from worker.limiter import Throttled
 
 log = structlog.get_logger("smsq.send")
-Step = tuple[str, Sequence[str], str, float, dict[str, Any]]
+Step = tuple[str, Sequence[str], str, float, dict[str, Any] | list[str]]
+# What sending reads of a claimed record (a job's shared fields come from its hash).
+SEND_FIELDS = ("job", "to", "att", "route", "ri", "text", "sender", "opts")
+SENDING = ("sending",)
 
 
 def _never_reached(exc: BaseException) -> bool:
@@ -43,39 +46,50 @@ def _never_reached(exc: BaseException) -> bool:
 
 def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     """Send the queued messages among `ids` through `account`; returns counts by outcome."""
-    rows = [r for r in engine.ledger.get_many(list(ids))
-            if r and r.get("st") == "queued" and r.get("acc") == account]
     wait = engine.circuit.open_for(account)
+    rows = engine.ledger.claim(list(ids), account, engine.clock() + engine.cfg.send_lease,
+                               SEND_FIELDS)
     if wait > 0:
         return _circuit_open(engine, rows, account, wait)
-    claimed = set(engine.ledger.transition_many(
-        [r["id"] for r in rows], ["queued"], "sending",
-        score=engine.clock() + engine.cfg.send_lease, wire="0"))
-    rows = [r for r in rows if r["id"] in claimed]
     if not rows:
         return {}
     provider = engine.provider(account)
-    jobs = _job_fields(engine, rows)
     counts: dict[str, int] = {}
-    sender = provider.account.options.get("sender")
-    for chunk in _chunks(provider, [(r, _outgoing(r, jobs, sender)) for r in rows]):
+    for chunk in _chunks(provider, list(zip(rows, _outgoing(engine, provider, rows),
+                                            strict=True))):
         for outcome, n in _send_chunk(engine, provider, account, chunk).items():
             counts[outcome] = counts.get(outcome, 0) + n
     return counts
 
 
-def _job_fields(engine: Engine, rows: list[Record]) -> dict[str, Record]:
-    return {job: engine.ledger.job(job) or {} for job in {r["job"] for r in rows}}
+def _outgoing(engine: Engine, provider: Provider, rows: list[Record]
+              ) -> list[OutgoingMessage]:
+    """One OutgoingMessage per row; a job's shared text, sender and options are resolved
+    (and its options decoded) once, not once per recipient."""
+    default_sender = provider.account.options.get("sender")
+    shared: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+    decoded: dict[str, dict[str, Any]] = {}
+    out: list[OutgoingMessage] = []
+    for row in rows:
+        job_id = row["job"]
+        if job_id not in shared:
+            job = engine.ledger.job(job_id) or {}
+            shared[job_id] = (job.get("text", ""), job.get("sender") or default_sender,
+                              _options(decoded, job.get("opts")))
+        text, sender, options = shared[job_id]
+        if "text" in row or "sender" in row or "opts" in row:
+            text = row.get("text") or text
+            sender = row.get("sender") or sender
+            options = _options(decoded, row["opts"]) if row.get("opts") else options
+        out.append(OutgoingMessage(row["id"], row["to"], text, sender, options))
+    return out
 
 
-def _outgoing(row: Record, jobs: dict[str, Record], default_sender: str | None
-              ) -> OutgoingMessage:
-    job = jobs.get(row["job"], {})
-    options = json.loads(row.get("opts") or job.get("opts") or "{}")
-    return OutgoingMessage(ref=row["id"], recipient=row["to"],
-                           text=row.get("text") or job.get("text", ""),
-                           sender=row.get("sender") or job.get("sender") or default_sender,
-                           options=options)
+def _options(decoded: dict[str, dict[str, Any]], raw: str | None) -> dict[str, Any]:
+    raw = raw or "{}"
+    if raw not in decoded:
+        decoded[raw] = json.loads(raw)
+    return decoded[raw]
 
 
 def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
@@ -135,23 +149,28 @@ def _apply_results(engine: Engine, provider: Provider,
                    chunk: list[tuple[Record, OutgoingMessage]],
                    results: list[SendResult]) -> dict[str, int]:
     now = engine.clock()
+    score = now + engine.cfg.poll_first_after
+    shared = ["prov", provider.name, "sent_at", str(now), "lease", "", "chk", "0"]
     steps: list[Step] = []
-    pids: dict[str, str] = {}
+    keys: list[str | None] = []
     for (row, _), res in zip(chunk, results, strict=True):
-        if res.accepted and res.provider_message_id:
-            pids[provider.report_key(res.provider_message_id, row["to"])] = row["id"]
-            steps.append((row["id"], ["sending"], "sent", now + engine.cfg.poll_first_after,
-                          {"pid": res.provider_message_id, "prov": provider.name,
-                           "cost": res.cost, "seg": res.segments, "sent_at": now,
-                           "raw": res.raw_code, "lease": "", "chk": 0}))
+        pid = res.provider_message_id
+        if res.accepted and pid:
+            keys.append(provider.report_key(pid, row["to"]))
+            steps.append((row["id"], SENDING, "sent", score,
+                          ["pid", pid, "cost", _str(res.cost), "seg", _str(res.segments),
+                           "raw", res.raw_code or "", *shared]))
         else:
+            keys.append(None)
             steps.append(_error_step(engine, provider, row, res.error, res.raw_code))
-    engine.ledger.map_pids(provider.name, pids)
-    counts = _settle(engine, steps)
-    _early_reports(engine, provider, pids)
+    done, parked = engine.ledger.record_sends(provider.name, steps, keys)
+    if parked:
+        from worker.reports import apply_parked
+
+        apply_parked(engine, provider.name, parked)
     log.info("sms_batch_sent", provider=provider.account.name, size=len(chunk),
-             accepted=len(pids))
-    return counts
+             accepted=len(keys) - keys.count(None))
+    return _count(steps, done)
 
 
 def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqError | None,
@@ -232,9 +251,7 @@ def _failover(engine: Engine, rows: list[Record], exc: SmsqError) -> set[str]:
 
 def _circuit_open(engine: Engine, rows: list[Record], account: str, wait: float
                   ) -> dict[str, int]:
-    claimed = engine.ledger.transition_many([r["id"] for r in rows], ["queued"], "sending",
-                                            score=engine.clock() + engine.cfg.send_lease)
-    rows = [r for r in rows if r["id"] in set(claimed)]
+    """The claimed rows go to the next account of their route, or wait for the circuit."""
     err = TransientError("circuit open", provider=account, retry_after=wait)
     moved = _failover(engine, rows, err)
     rest = [r for r in rows if r["id"] not in moved]
@@ -253,18 +270,16 @@ def _requeue(engine: Engine, chunk: list[tuple[Record, OutgoingMessage]], after:
 
 
 def _settle(engine: Engine, steps: list[Step]) -> dict[str, int]:
-    done = engine.ledger.pipeline_transitions(steps)
+    return _count(steps, engine.ledger.pipeline_transitions(steps))
+
+
+def _str(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _count(steps: list[Step], done: list[bool]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for (_, _, new, _, _), ok in zip(steps, done, strict=True):
         if ok:
             counts[new] = counts.get(new, 0) + 1
     return counts
-
-
-def _early_reports(engine: Engine, provider: Provider, pids: dict[str, str]) -> None:
-    """Delivery reports that arrived before this send result was recorded."""
-    from worker.reports import apply_parked
-
-    orphans = engine.ledger.take_orphans(provider.name, list(pids))
-    if orphans:
-        apply_parked(engine, provider.name, orphans)

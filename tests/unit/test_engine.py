@@ -183,3 +183,101 @@ def test_circuit_closes_after_a_successful_probe(engine, sandbox):
     job = submit(engine, ["+79161234501"])
     assert sending.deliver(engine, job.ids, "smsru") == {"sent": 1}
     assert engine.circuit.state("smsru") == "closed"
+
+
+def test_claim_takes_only_queued_messages_of_the_account(engine):
+    """One claim call moves the account's queued messages to sending and returns their fields."""
+    job = submit(engine, ["+79161234501", "+79161234502", "+79161234503"])
+    a, b, c = job.ids
+    engine.ledger.transition(b, ["queued"], "cancelled")
+    engine.ledger.set_fields(c, acc="smsclub")
+    rows = engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to", "att", "job"))
+    assert [(r["id"], r["to"], r["job"]) for r in rows] == [(a, "+79161234501", job.job_id)]
+    assert statuses(engine, job.ids) == ["sending", "cancelled", "queued"]
+    assert engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to",)) == []
+
+
+def test_pick_many_reads_only_the_named_fields(engine):
+    """Each record comes back with the asked fields and its id; a missing one is None."""
+    job = submit(engine, ["+79161234501"])
+    rows = engine.ledger.pick_many([job.ids[0], "nope.0"], ("st", "to", "absent"))
+    assert rows == [{"id": job.ids[0], "st": "queued", "to": "+79161234501"}, None]
+
+
+def test_distinct_texts_of_one_job_each_reach_the_gateway(engine, sandbox):
+    """Per-recipient texts override the job's shared fields message by message."""
+    msgs = [{"to": "+79161234501", "text": "Code 1"}, {"to": "+79161234502", "text": "Code 2"}]
+    plan = producer.plan(engine, None, None, messages=msgs, account="smsru")
+    job = producer.write(engine, plan)
+    run_enqueued(engine)
+    assert statuses(engine, job.ids) == ["sent", "sent"]
+    assert sorted((m.phone[-2:], m.text) for m in sandbox.state.messages) == [
+        ("01", "Code 1"), ("02", "Code 2")]
+
+
+def _sent_message(engine, phone="+79161234501"):
+    job = submit(engine, [phone])
+    run_enqueued(engine)
+    return job.ids[0], engine.ledger.get(job.ids[0])
+
+
+def test_send_result_maps_the_gateway_id_and_takes_a_parked_report(engine):
+    """A report parked before the send result is returned by the same script call."""
+    job = submit(engine, ["+79161234501"])
+    msg = job.ids[0]
+    assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) is None
+    engine.ledger.claim([msg], "smsru", time.time() + 60, ("to",))
+    done, parked = engine.ledger.record_sends(
+        "smsru", [(msg, ["sending"], "sent", time.time(), {"pid": "gw-1", "prov": "smsru"})],
+        ["gw-1"])
+    assert done == [True] and parked == [(msg, "gw-1", {"status": "delivered"})]
+    assert engine.ledger.find_pids("smsru", ["gw-1"]) == [msg]
+    assert engine.ledger.r.exists("smsq:orphan:smsru:gw-1") == 0
+    assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) == msg
+
+
+def test_reschedule_skips_a_message_made_final_meanwhile(engine):
+    """Only messages still sent get their next check; a final one stays out of the index."""
+    from worker.ledger import pending_key
+
+    a, _ = _sent_message(engine, "+79161234501")
+    b, _ = _sent_message(engine, "+79161234502")
+    engine.ledger.transition(b, ["sent"], "delivered")
+    assert engine.ledger.reschedule([(a, 1234.0, "3", "102", ""), (b, 1234.0, "3", "", "")]) == 1
+    row = engine.ledger.get(a)
+    assert (row["st"], row["chk"], row["raw"]) == ("sent", "3", "102")
+    assert engine.ledger.r.zscore(pending_key("smsru"), a) == 1234.0
+    assert engine.ledger.r.zscore(pending_key("smsru"), b) is None
+    assert engine.ledger.get(b)["st"] == "delivered"
+
+
+def test_one_poll_pass_hands_over_the_whole_backlog(engine):
+    """poll_pending keeps taking per_pass ids until nothing is due, up to its cap."""
+    from worker.ledger import pending_key
+
+    ids = [_sent_message(engine, f"+7916123450{i}")[0] for i in range(5)]
+    engine.ledger.r.zadd(pending_key("smsru"), dict.fromkeys(ids, 0))
+    assert polling.poll_pending(engine, per_pass=2, max_per_beat=4) == {"smsru": 4}
+    assert polling.poll_pending(engine, per_pass=2) == {"smsru": 1}
+    handed = [i for name, kw, _ in engine.enqueued if name == "smsq.check_status"
+              for i in kw["ids"]]
+    assert sorted(handed) == sorted(ids)
+
+
+def test_status_check_reschedules_pending_and_finishes_delivered(engine, sandbox):
+    """A check moves a final message on (job counters too) and re-schedules the other."""
+    from worker.ledger import pending_key
+
+    a, _ = _sent_message(engine, "+79161234501")
+    b, row_b = _sent_message(engine, "+79161234502")
+    with sandbox.state.lock:
+        for m in sandbox.state.messages:
+            if m.id == row_b["pid"]:
+                m.time, m.outcome = m.time - 100, "delivered"
+    counts = polling.check_status(engine, [a, b], "smsru")
+    assert counts == {"delivered": 1, "rescheduled": 1}
+    assert statuses(engine, [a, b]) == ["sent", "delivered"]
+    assert engine.ledger.get(a)["chk"] == "1"
+    assert engine.ledger.r.zscore(pending_key("smsru"), b) is None
+    job = engine.ledger.job(row_b["job"])
+    assert (job["st:delivered"], job["st:sent"]) == ("1", "0")
