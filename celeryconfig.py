@@ -12,6 +12,8 @@ from worker import settings as _settings
 _cfg = _settings.get()
 
 broker_url = _cfg.redis_url
+# kombu's Redis transport, with a worker-killing race on broker loss closed (worker/broker.py).
+broker_transport = "worker.broker:Transport"
 # Above every delay smsq uses: retries and scheduled work wait in the ledger's
 # sorted sets, never as Celery countdowns, so nothing is redelivered early.
 broker_transport_options = {
