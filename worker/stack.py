@@ -23,7 +23,7 @@ import requests
 from providers import REGISTRY
 from providers.sandbox import Sandbox
 from providers.sandbox.server import SandboxServer, free_port
-from worker.embedded import EmbeddedRedis
+from worker.embedded import EmbeddedRedis, die_with_parent
 
 ALL_QUEUES = ",".join(["smsq", *[f"smsq.{n}" for n in REGISTRY]])
 
@@ -113,7 +113,7 @@ class Stack:
         log = open(self.dir / f"{name}.log", "ab")
         self._logs[name] = log
         proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
         self.procs[name] = proc
         return proc
 
