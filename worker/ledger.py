@@ -26,6 +26,7 @@ from worker.ledger_lua import (
     MARK_ON_WIRE,
     PARK_ORPHAN,
     PICK_MANY,
+    RECORD_SENDS,
     RESCHEDULE,
     TAKE_DUE,
     TRANSITION_MANY,
@@ -36,9 +37,13 @@ from worker.ledger_lua import (
 P = "smsq:"
 QUEUED, SENDING, UNKNOWN = P + "q", P + "s", P + "u"
 Record = dict[str, str]
-# One transition: id, expected statuses, new status, index score, fields to write (a
-# mapping, or already flat [field, value, ...] strings; "" or None deletes a field).
-Step = tuple[str, Iterable[str], str, float, Mapping[str, Any] | list[str]]
+# One transition: id, expected statuses, new status, index score, fields to write
+# ("" or None deletes a field).
+Step = tuple[str, Iterable[str], str, float, Mapping[str, Any]]
+# An accepted message of a send request: id, report key, gateway id, cost, segments, raw
+# code ("" when the gateway gave none).
+Sent = tuple[str, str, str, str, str, str]
+Parked = tuple[str, str, dict[str, Any]]  # message id, report key, the parked report
 # A re-scheduled status check: id, next check time, chk, raw, cost ("" leaves it as is).
 Recheck = tuple[str, float, str, str, str]
 
@@ -66,6 +71,11 @@ def _flat(fields: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _steps_json(steps: Sequence[Step]) -> str:
+    return json.dumps([[msg_id, ",".join(expected), new, score, _flat(fields)]
+                       for msg_id, expected, new, score, fields in steps])
+
+
 class Ledger:
     """Message records and their conditional transitions."""
 
@@ -78,6 +88,7 @@ class Ledger:
         self._steps = client.register_script(TRANSITION_STEPS)
         self._wire = client.register_script(MARK_ON_WIRE)
         self._claim = client.register_script(CLAIM)
+        self._sends = client.register_script(RECORD_SENDS)
         self._pick = client.register_script(PICK_MANY)
         self._recheck = client.register_script(RESCHEDULE)
         self._park = client.register_script(PARK_ORPHAN)
@@ -167,37 +178,43 @@ class Ledger:
         return [_s(m) for m in self._many(args=args)]
 
     def claim(self, ids: Sequence[str], account: str, lease_until: float,
-              fields: Sequence[str]) -> list[Record]:
-        """queued -> sending (wire 0) for the ids still queued on `account`, in one call;
-        returns the claimed records' named fields (plus `id`)."""
+              fields: Sequence[str], job_fields: Sequence[str] = ()
+              ) -> tuple[list[Record], dict[str, Record]]:
+        """queued -> sending (wire 0) for the ids still queued on `account`, in one call.
+
+        Returns the claimed records' named fields (plus `id`), and each of their jobs'
+        named `job_fields` by job id.
+        """
         if not ids:
-            return []
+            return [], {}
         args: list[Any] = [account, time.time(), self.retention, lease_until, len(fields),
-                           *fields, *ids]
-        return list(json.loads(self._claim(args=args)))
+                           *fields, len(job_fields), *job_fields, *ids]
+        rows, jobs = self._claim(args=args)
+        return list(json.loads(rows)), dict(json.loads(jobs))
 
     def pipeline_transitions(self, steps: Sequence[Step]) -> list[bool]:
         """Several single-message transitions in one script call (one argument in all)."""
-        return self.record_sends("", steps, [None] * len(steps))[0]
-
-    def record_sends(self, provider: str, steps: Sequence[Step], keys: Sequence[str | None]
-                     ) -> tuple[list[bool], list[tuple[str, str, dict[str, Any]]]]:
-        """`pipeline_transitions`, and for each step with a report key: map the gateway id
-        to the message and take a report parked for it. Returns the outcome per step and
-        the parked reports as (message id, key, report)."""
         if not steps:
-            return [], []
-        batch = []
-        for (msg_id, expected, new, score, fields), key in zip(steps, keys, strict=True):
-            flat = fields if isinstance(fields, list) else _flat(fields)
-            step: list[Any] = [msg_id, ",".join(expected), new, score, flat]
-            if key is not None:
-                step.append(key)
-            batch.append(step)
-        done, raw = self._steps(args=[time.time(), self.retention, json.dumps(batch), provider])
+            return []
+        done = self._steps(args=[time.time(), self.retention, _steps_json(steps)])
+        return [bool(x) for x in done]
+
+    def record_sends(self, provider: str, score: float, shared: Mapping[str, Any],
+                     sent: Sequence[Sent], others: Sequence[Step]
+                     ) -> tuple[list[bool], list[bool], list[Parked]]:
+        """A send request's outcome in one call: each accepted message -> `sent` (score:
+        its first status check; `shared`: fields they all get), its gateway id mapped and
+        a report parked for it taken; `others` as `pipeline_transitions`. Returns the
+        outcome per other step and per accepted message, and the parked reports."""
+        flat = _flat(shared)
+        args: list[Any] = [time.time(), self.retention, provider, score, len(flat), *flat,
+                           _steps_json(others)]
+        for row in sent:
+            args.extend(row)
+        done, moved, raw = self._sends(args=args)
         parked = [(_s(raw[i]), _s(raw[i + 1]), json.loads(raw[i + 2]))
                   for i in range(0, len(raw), 3)]
-        return [bool(x) for x in done], parked
+        return [bool(x) for x in done], [bool(x) for x in moved], parked
 
     def reschedule(self, checks: Sequence[Recheck]) -> int:
         """Next status checks for messages still `sent`, in one call; returns how many."""

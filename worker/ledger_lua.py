@@ -101,32 +101,52 @@ end
 return ids
 """
 
-# ARGV: now, retention, JSON [[id, expected, new, score, [field, value, ...], key?], ...],
-# provider. One call for a whole batch of per-message transitions (each with its own
-# fields): the worker packs one argument instead of ~15 per message. A step with a
-# sixth element, the gateway's report key, also maps `pid:<provider>:<key>` to the
-# message (so a report finds it from the moment it is `sent`, never before) and takes
-# the report parked under that key, if one came first.
-# Returns {1/0 per step, {id, key, parked report, ...}}.
+# ARGV: now, retention, JSON [[id, expected, new, score, [field, value, ...]], ...]
+# One call for a whole batch of per-message transitions (each with its own fields):
+# the worker packs one argument instead of ~15 per message. Returns 1/0 per step.
 TRANSITION_STEPS = _TR + r"""
 local steps = cjson.decode(ARGV[3])
-local now, retention, prov = ARGV[1], tonumber(ARGV[2]), ARGV[4]
-local out, parked = {}, {}
+local now, retention = ARGV[1], tonumber(ARGV[2])
+local out = {}
 for i, s in ipairs(steps) do
   out[i] = tr(s[1], s[2], s[3], now, retention, tonumber(s[4]), s[5])
-  if s[6] then
-    redis.call('SET', P .. 'pid:' .. prov .. ':' .. s[6], s[1], 'EX', retention)
-    local ok = P .. 'orphan:' .. prov .. ':' .. s[6]
-    local report = redis.call('GET', ok)
-    if report then
-      redis.call('DEL', ok)
-      parked[#parked + 1] = s[1]
-      parked[#parked + 1] = s[6]
-      parked[#parked + 1] = report
-    end
+end
+return out
+"""
+
+# A send request's outcome in one call. ARGV: now, retention, provider, score of the
+# first status check, nshared, [field, value] * nshared / 2 (the fields every accepted
+# message gets), JSON of the other steps (as TRANSITION_STEPS), then six per accepted
+# message: id, report key, gateway id, cost, segments, raw code.
+# An accepted message moves sending -> sent, `pid:<provider>:<key>` maps it (so a
+# report finds it from the moment it is `sent`, never before) and a report parked
+# under that key, if one came first, is taken. Returns {1/0 per other step, 1/0 per
+# accepted message, {id, key, parked report, ...}}.
+RECORD_SENDS = _TR + r"""
+local now, retention, prov = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local score, ns = tonumber(ARGV[4]), tonumber(ARGV[5])
+local shared = {}
+for i = 6, 5 + ns do shared[#shared + 1] = ARGV[i] end
+local others, sent, parked = {}, {}, {}
+for i, s in ipairs(cjson.decode(ARGV[6 + ns])) do
+  others[i] = tr(s[1], s[2], s[3], now, retention, tonumber(s[4]), s[5])
+end
+for i = 7 + ns, #ARGV, 6 do
+  local id, key = ARGV[i], ARGV[i + 1]
+  local fields = {'pid', ARGV[i + 2], 'cost', ARGV[i + 3], 'seg', ARGV[i + 4],
+                  'raw', ARGV[i + 5], unpack(shared)}
+  sent[#sent + 1] = tr(id, 'sending', 'sent', now, retention, score, fields)
+  redis.call('SET', P .. 'pid:' .. prov .. ':' .. key, id, 'EX', retention)
+  local ok = P .. 'orphan:' .. prov .. ':' .. key
+  local report = redis.call('GET', ok)
+  if report then
+    redis.call('DEL', ok)
+    parked[#parked + 1] = id
+    parked[#parked + 1] = key
+    parked[#parked + 1] = report
   end
 end
-return {out, parked}
+return {others, sent, parked}
 """
 
 _PICK = r"""
@@ -150,26 +170,38 @@ local function encode(list)
 end
 """
 
-# ARGV: account, now, retention, lease expiry, nfields, field, ..., id, id, ...
+# ARGV: account, now, retention, lease expiry, nfields, field, ..., njobfields,
+# jobfield, ..., id, id, ...
 # Claims (queued -> sending, wire 0) the ids still queued on `account` and returns
-# the claimed records' named fields as one JSON list: one round trip and one C-level
-# decode for a whole batch, instead of a read of every field of every record.
+# {JSON list of the claimed records' named fields, JSON {job: its named fields}}: one
+# round trip and one C-level decode for a whole batch, instead of a read of every field
+# of every record and of the job.
 CLAIM = _TR + _PICK + r"""
 local acc, now, retention, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local nf = tonumber(ARGV[5])
-local names = {}
+local names, jnames = {}, {}
 for i = 6, 5 + nf do names[#names + 1] = ARGV[i] end
+local nj = tonumber(ARGV[6 + nf])
+for i = 7 + nf, 6 + nf + nj do jnames[#jnames + 1] = ARGV[i] end
 local wire = {'wire', '0'}
-local out = {}
-for i = 6 + nf, #ARGV do
+local out, jobs = {}, {}
+for i = 7 + nf + nj, #ARGV do
   local id = ARGV[i]
-  local cur = redis.call('HMGET', P .. 'm:' .. id, 'st', 'acc')
+  local cur = redis.call('HMGET', P .. 'm:' .. id, 'st', 'acc', 'job')
   if cur[1] == 'queued' and cur[2] == acc
       and tr(id, 'queued', 'sending', now, retention, lease, wire) == 1 then
     out[#out + 1] = pick(id, names)
+    if nj > 0 and cur[3] and not jobs[cur[3]] then
+      local vals = redis.call('HMGET', P .. 'job:' .. cur[3], unpack(jnames))
+      local job = {}
+      for j = 1, nj do
+        if vals[j] then job[jnames[j]] = vals[j] end
+      end
+      jobs[cur[3]] = job
+    end
   end
 end
-return encode(out)
+return {encode(out), cjson.encode(jobs)}
 """
 
 # ARGV: nfields, field, ..., id, id, ...: the named fields of each record as one JSON

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from providers.base import Provider
@@ -10,7 +10,7 @@ from providers.models import Status, StatusResult
 
 if TYPE_CHECKING:
     from worker.engine import Engine
-    from worker.ledger import Record, Step
+    from worker.ledger import Parked, Record, Step
 
 RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "undelivered": 4,
         "expired": 4, "rejected": 4, "failed": 4, "cancelled": 4}
@@ -87,8 +87,7 @@ def _report_key(engine: Engine, provider: str, res: StatusResult) -> str:
     return cls.report_key(None, res.provider_message_id, res.recipient)  # type: ignore[arg-type]
 
 
-def apply_parked(engine: Engine, provider: str,
-                 parked: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+def apply_parked(engine: Engine, provider: str, parked: Sequence[Parked]) -> None:
     """Reports taken when their send result landed: (message id, report key, report)."""
     pairs = [({"id": msg_id}, StatusResult(provider_message_id=key, status=Status(o["status"]),
                                            raw_code=o.get("raw_code"),

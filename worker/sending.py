@@ -30,14 +30,14 @@ from providers.errors import (
 )
 from providers.models import OutgoingMessage, SendResult
 from worker.engine import Engine, reset_on_wire, set_on_wire
-from worker.ledger import Record
+from worker.ledger import Record, Sent
 from worker.limiter import Throttled
 
 log = structlog.get_logger("smsq.send")
-Step = tuple[str, Sequence[str], str, float, dict[str, Any] | list[str]]
-# What sending reads of a claimed record (a job's shared fields come from its hash).
+Step = tuple[str, Sequence[str], str, float, dict[str, Any]]
+# What sending reads of a claimed record, and of its job (the fields all its messages share).
 SEND_FIELDS = ("job", "to", "att", "route", "ri", "text", "sender", "opts")
-SENDING = ("sending",)
+JOB_FIELDS = ("text", "sender", "opts")
 
 
 def _never_reached(exc: BaseException) -> bool:
@@ -47,22 +47,23 @@ def _never_reached(exc: BaseException) -> bool:
 def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     """Send the queued messages among `ids` through `account`; returns counts by outcome."""
     wait = engine.circuit.open_for(account)
-    rows = engine.ledger.claim(list(ids), account, engine.clock() + engine.cfg.send_lease,
-                               SEND_FIELDS)
+    rows, jobs = engine.ledger.claim(list(ids), account,
+                                     engine.clock() + engine.cfg.send_lease,
+                                     SEND_FIELDS, JOB_FIELDS)
     if wait > 0:
         return _circuit_open(engine, rows, account, wait)
     if not rows:
         return {}
     provider = engine.provider(account)
     counts: dict[str, int] = {}
-    for chunk in _chunks(provider, list(zip(rows, _outgoing(engine, provider, rows),
-                                            strict=True))):
+    pairs = list(zip(rows, _outgoing(provider, rows, jobs), strict=True))
+    for chunk in _chunks(provider, pairs):
         for outcome, n in _send_chunk(engine, provider, account, chunk).items():
             counts[outcome] = counts.get(outcome, 0) + n
     return counts
 
 
-def _outgoing(engine: Engine, provider: Provider, rows: list[Record]
+def _outgoing(provider: Provider, rows: list[Record], jobs: dict[str, Record]
               ) -> list[OutgoingMessage]:
     """One OutgoingMessage per row; a job's shared text, sender and options are resolved
     (and its options decoded) once, not once per recipient."""
@@ -73,7 +74,7 @@ def _outgoing(engine: Engine, provider: Provider, rows: list[Record]
     for row in rows:
         job_id = row["job"]
         if job_id not in shared:
-            job = engine.ledger.job(job_id) or {}
+            job = jobs.get(job_id, {})
             shared[job_id] = (job.get("text", ""), job.get("sender") or default_sender,
                               _options(decoded, job.get("opts")))
         text, sender, options = shared[job_id]
@@ -149,28 +150,28 @@ def _apply_results(engine: Engine, provider: Provider,
                    chunk: list[tuple[Record, OutgoingMessage]],
                    results: list[SendResult]) -> dict[str, int]:
     now = engine.clock()
-    score = now + engine.cfg.poll_first_after
-    shared = ["prov", provider.name, "sent_at", str(now), "lease", "", "chk", "0"]
-    steps: list[Step] = []
-    keys: list[str | None] = []
+    sent: list[Sent] = []
+    others: list[Step] = []
     for (row, _), res in zip(chunk, results, strict=True):
         pid = res.provider_message_id
         if res.accepted and pid:
-            keys.append(provider.report_key(pid, row["to"]))
-            steps.append((row["id"], SENDING, "sent", score,
-                          ["pid", pid, "cost", _str(res.cost), "seg", _str(res.segments),
-                           "raw", res.raw_code or "", *shared]))
+            sent.append((row["id"], provider.report_key(pid, row["to"]), pid,
+                         _str(res.cost), _str(res.segments), res.raw_code or ""))
         else:
-            keys.append(None)
-            steps.append(_error_step(engine, provider, row, res.error, res.raw_code))
-    done, parked = engine.ledger.record_sends(provider.name, steps, keys)
+            others.append(_error_step(engine, provider, row, res.error, res.raw_code))
+    done, moved, parked = engine.ledger.record_sends(
+        provider.name, now + engine.cfg.poll_first_after,
+        {"prov": provider.name, "sent_at": now, "lease": "", "chk": 0}, sent, others)
     if parked:
         from worker.reports import apply_parked
 
         apply_parked(engine, provider.name, parked)
     log.info("sms_batch_sent", provider=provider.account.name, size=len(chunk),
-             accepted=len(keys) - keys.count(None))
-    return _count(steps, done)
+             accepted=len(sent))
+    counts = _count(others, done)
+    if any(moved):
+        counts["sent"] = counts.get("sent", 0) + sum(moved)
+    return counts
 
 
 def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqError | None,

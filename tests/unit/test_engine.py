@@ -191,10 +191,12 @@ def test_claim_takes_only_queued_messages_of_the_account(engine):
     a, b, c = job.ids
     engine.ledger.transition(b, ["queued"], "cancelled")
     engine.ledger.set_fields(c, acc="smsclub")
-    rows = engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to", "att", "job"))
+    rows, jobs = engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to", "job"),
+                                     ("text", "absent"))
     assert [(r["id"], r["to"], r["job"]) for r in rows] == [(a, "+79161234501", job.job_id)]
+    assert jobs == {job.job_id: {"text": "Hello"}}
     assert statuses(engine, job.ids) == ["sending", "cancelled", "queued"]
-    assert engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to",)) == []
+    assert engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to",)) == ([], {})
 
 
 def test_pick_many_reads_only_the_named_fields(engine):
@@ -223,17 +225,21 @@ def _sent_message(engine, phone="+79161234501"):
 
 def test_send_result_maps_the_gateway_id_and_takes_a_parked_report(engine):
     """A report parked before the send result is returned by the same script call."""
-    job = submit(engine, ["+79161234501"])
-    msg = job.ids[0]
+    job = submit(engine, ["+79161234501", "+79161234502"])
+    a, b = job.ids
     assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) is None
-    engine.ledger.claim([msg], "smsru", time.time() + 60, ("to",))
-    done, parked = engine.ledger.record_sends(
-        "smsru", [(msg, ["sending"], "sent", time.time(), {"pid": "gw-1", "prov": "smsru"})],
-        ["gw-1"])
-    assert done == [True] and parked == [(msg, "gw-1", {"status": "delivered"})]
-    assert engine.ledger.find_pids("smsru", ["gw-1"]) == [msg]
+    engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to",))
+    done, moved, parked = engine.ledger.record_sends(
+        "smsru", time.time(), {"prov": "smsru"}, [(a, "gw-1", "gw-1", "", "1", "100")],
+        [(b, ["sending"], "failed", 0.0, {"err": "x"})])
+    assert (done, moved) == ([True], [True])
+    assert parked == [(a, "gw-1", {"status": "delivered"})]
+    row = engine.ledger.get(a)
+    assert (row["st"], row["pid"], row["prov"], row["seg"]) == ("sent", "gw-1", "smsru", "1")
+    assert "cost" not in row and statuses(engine, [b]) == ["failed"]
+    assert engine.ledger.find_pids("smsru", ["gw-1"]) == [a]
     assert engine.ledger.r.exists("smsq:orphan:smsru:gw-1") == 0
-    assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) == msg
+    assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) == a
 
 
 def test_reschedule_skips_a_message_made_final_meanwhile(engine):
