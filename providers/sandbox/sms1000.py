@@ -29,7 +29,7 @@ from providers.sandbox.core import GatewaySimulator, SimMessage, SimRequest, Sim
 
 NAME = "sms1000"
 PRICE = Decimal("1.75")
-START_BALANCE = Decimal("1000.00")
+START_BALANCE = Decimal("1000000.00")  # enough for benchmarks and the demo
 USER_ID = "4242"
 DEFAULT_SENDER = "sandbox"
 MOSCOW = timezone(timedelta(hours=3))

@@ -227,7 +227,7 @@ def test_balance_reads_credits_and_currency_without_the_email(provider):
     """get_profile: credits is the amount, "руб." the currency; email stays out of extra."""
     provider.send([msg()])
     balance = provider.balance()
-    assert balance.amount == Decimal("998.25") and balance.currency == "руб."
+    assert balance.amount == Decimal("999998.25") and balance.currency == "руб."
     assert balance.extra["credits_used"] == "1.75"
     assert "email" not in balance.extra
 
