@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 # GSM 03.38 default alphabet (basic table) and its extension table (escape + char).
 GSM7_BASIC = frozenset(
@@ -27,6 +28,7 @@ def is_gsm7(text: str) -> bool:
     return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
 
 
+@lru_cache(maxsize=1024)  # a batch repeats one text per recipient: count it once
 def count(text: str) -> SegmentInfo:
     """How many SMS parts `text` takes, and in which encoding."""
     if is_gsm7(text):
