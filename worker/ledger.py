@@ -98,22 +98,25 @@ class Ledger:
     def create_job(self, job_id: str, job_fields: Mapping[str, Any],
                    records: Sequence[Mapping[str, Any]], *, release_at: float,
                    chunk: int = 2000) -> None:
-        """Write the job and one record per message; queued ones go to the queued index."""
+        """Write the job and one record per message; queued ones go to the queued index.
+
+        The job's shared fields come first (senders read them), its total and
+        counters last, so a reader who sees the total finds every record.
+        """
         now = time.time()
         counts: dict[str, int] = {}
         for rec in records:
             counts[str(rec["st"])] = counts.get(str(rec["st"]), 0) + 1
+        self.r.hset(job_key(job_id), mapping={**{k: str(v) for k, v in job_fields.items()
+                                                 if v is not None}, "created": now})
+        for start in range(0, len(records), chunk):
+            self._write_records(records[start:start + chunk], now, release_at)
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(job_key(job_id), mapping={**{k: str(v) for k, v in job_fields.items()
-                                                   if v is not None},
-                                                "created": now})
             for st, n in counts.items():
                 pipe.hincrby(job_key(job_id), f"st:{st}", n)
             pipe.hincrby(job_key(job_id), "total", len(records))
             pipe.zadd(P + "jobs", {job_id: now})
             pipe.execute()
-        for start in range(0, len(records), chunk):
-            self._write_records(records[start:start + chunk], now, release_at)
 
     def _write_records(self, records: Sequence[Mapping[str, Any]], now: float,
                        release_at: float) -> None:
