@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from providers import REGISTRY
 from providers.errors import ConfigurationError
@@ -137,42 +138,48 @@ def _routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]
     return routes
 
 
+# Settings field -> environment variable; the defaults are the dataclass's own.
+_NUMBERS = {
+    "retention_days": "SMSQ_RETENTION_DAYS", "max_attempts": "SMSQ_MAX_ATTEMPTS",
+    "send_lease": "SMSQ_SEND_LEASE", "requeue_after": "SMSQ_REQUEUE_AFTER",
+    "poll_interval": "SMSQ_POLL_INTERVAL", "poll_first_after": "SMSQ_POLL_FIRST_AFTER",
+    "poll_max_interval": "SMSQ_POLL_MAX_INTERVAL",
+    "release_interval": "SMSQ_RELEASE_INTERVAL", "reconcile_interval": "SMSQ_RECONCILE_INTERVAL",
+    "limiter_max_wait": "SMSQ_LIMITER_MAX_WAIT", "rate_margin": "SMSQ_RATE_MARGIN",
+    "circuit_threshold": "SMSQ_CIRCUIT_THRESHOLD", "circuit_cooldown": "SMSQ_CIRCUIT_COOLDOWN",
+    "connect_timeout": "SMSQ_CONNECT_TIMEOUT", "read_timeout": "SMSQ_READ_TIMEOUT",
+    "producer_timeout": "SMSQ_PRODUCER_TIMEOUT", "metrics_port": "SMSQ_METRICS_PORT",
+    "campaign_failure_threshold": "SMSQ_CAMPAIGN_FAILURE_THRESHOLD",
+    "campaign_max_rate": "SMSQ_CAMPAIGN_MAX_RATE",
+    "campaign_tick_interval": "SMSQ_CAMPAIGN_TICK_INTERVAL",
+}
+_TEXTS = {
+    "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
+    "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
+    "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
+}
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for name, key in _NUMBERS.items():
+        default = getattr(defaults, name)
+        value = _num(env, key, default)
+        values[name] = int(value) if isinstance(default, int) else value
+    for name, key in _TEXTS.items():
+        values[name] = env.get(key) or getattr(defaults, name)
+    hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
     accounts = _accounts(env)
     return Settings(
-        redis_url=env.get("SMSQ_REDIS_URL") or DEFAULT_REDIS_URL,
+        **values,
         accounts=accounts,
         routes=_routes(env, accounts),
-        default_region=env.get("SMSQ_DEFAULT_REGION", "RU"),
-        retention_days=_num(env, "SMSQ_RETENTION_DAYS", 30.0),
-        max_attempts=int(_num(env, "SMSQ_MAX_ATTEMPTS", 5)),
-        send_lease=_num(env, "SMSQ_SEND_LEASE", 120.0),
-        requeue_after=_num(env, "SMSQ_REQUEUE_AFTER", 60.0),
-        poll_interval=_num(env, "SMSQ_POLL_INTERVAL", 30.0),
-        poll_first_after=_num(env, "SMSQ_POLL_FIRST_AFTER", 10.0),
-        poll_max_interval=_num(env, "SMSQ_POLL_MAX_INTERVAL", 1800.0),
-        status_horizon=_num(env, "SMSQ_STATUS_HORIZON_HOURS", 72.0) * 3600.0,
-        release_interval=_num(env, "SMSQ_RELEASE_INTERVAL", 1.0),
-        reconcile_interval=_num(env, "SMSQ_RECONCILE_INTERVAL", 30.0),
-        limiter_max_wait=_num(env, "SMSQ_LIMITER_MAX_WAIT", 2.0),
-        rate_margin=_num(env, "SMSQ_RATE_MARGIN", 0.03),
-        circuit_threshold=int(_num(env, "SMSQ_CIRCUIT_THRESHOLD", 5)),
-        circuit_cooldown=_num(env, "SMSQ_CIRCUIT_COOLDOWN", 30.0),
-        webhook_token=env.get("SMSQ_WEBHOOK_TOKEN", ""),
+        status_horizon=hours * 3600.0,
         smsru_callback_hash=env.get("SMSQ_SMSRU_CALLBACK_HASH", "") in ("1", "true", "yes"),
-        connect_timeout=_num(env, "SMSQ_CONNECT_TIMEOUT", 3.05),
-        read_timeout=_num(env, "SMSQ_READ_TIMEOUT", 15.0),
-        producer_timeout=_num(env, "SMSQ_PRODUCER_TIMEOUT", 5.0),
-        metrics_port=int(_num(env, "SMSQ_METRICS_PORT", 0)),
-        metrics_addr=env.get("SMSQ_METRICS_ADDR") or "0.0.0.0",
-        metrics_dir=env.get("SMSQ_METRICS_DIR", ""),
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
-        campaign_zone=env.get("SMSQ_CAMPAIGN_ZONE") or "Europe/Moscow",
-        campaign_failure_threshold=_num(env, "SMSQ_CAMPAIGN_FAILURE_THRESHOLD", 0.3),
-        campaign_max_rate=_num(env, "SMSQ_CAMPAIGN_MAX_RATE", 200.0),
-        campaign_tick_interval=_num(env, "SMSQ_CAMPAIGN_TICK_INTERVAL", 1.0),
     )
 
 
