@@ -1,4 +1,4 @@
-"""`smsq` — the command line: send, status, balance, providers, sandbox, webhooks, demo.
+"""smsq: queue SMS through five gateways, follow their status, run campaigns and the sandbox.
 
 Every command takes `--json` for machine-readable output. Errors print one
 line naming the problem and exit 2 (bad input) or 1 (anything else).
@@ -162,8 +162,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smsq", description=__doc__.split("\n")[0] if __doc__
-                                     else "smsq")
+    parser = argparse.ArgumentParser(
+        prog="smsq", description=(__doc__ or "smsq").split("\n")[0],
+        epilog="Settings come from SMSQ_* environment variables (see deploy/env.example); "
+               "`smsq COMMAND --help` for each command.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
