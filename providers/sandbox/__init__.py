@@ -18,7 +18,8 @@ import requests
 
 from providers.models import AccountConfig, Secret
 from providers.sandbox.adapter import WSGIAdapter
-from providers.sandbox.core import GatewaySimulator, SandboxApp, SandboxState
+from providers.sandbox.app import SandboxApp
+from providers.sandbox.core import GatewaySimulator, SandboxState
 
 SIMULATORS: dict[str, str] = {
     "smsru": "providers.sandbox.smsru:SmsRuSim",

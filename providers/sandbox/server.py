@@ -17,7 +17,8 @@ from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from providers.sandbox import Sandbox
-from providers.sandbox.core import DropConnection, SimResponse, control, parse_request
+from providers.sandbox.app import control, parse_request
+from providers.sandbox.core import DropConnection, SimResponse
 from providers.sandbox.reports import ReportPusher
 
 
