@@ -48,6 +48,8 @@ class EmbeddedRedis:
     def __init__(self, *, port: int | None = None, appendonly: bool = False,
                  directory: str | None = None) -> None:
         self.port = port or free_port()
+        self._auto_port = port is None
+        self._started = False
         self.appendonly = appendonly
         self.dir = directory or tempfile.mkdtemp(prefix="smsq-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,6 +59,21 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> EmbeddedRedis:
+        """Start (or restart, on the same port); a first start on a taken free port moves on."""
+        for attempt in range(3):
+            self._spawn()
+            try:
+                self._wait_ready()
+            except ConfigurationError:
+                if self._started or not self._auto_port or attempt == 2:
+                    raise
+                self.port = free_port()
+                continue
+            self._started = True
+            break
+        return self
+
+    def _spawn(self) -> None:
         args = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.dir, "--save", "", "--daemonize", "no",
                 "--appendonly", "yes" if self.appendonly else "no",
@@ -64,8 +81,6 @@ class EmbeddedRedis:
                 "--logfile", os.path.join(self.dir, "redis.log")]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      preexec_fn=die_with_parent)
-        self._wait_ready()
-        return self
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
