@@ -28,7 +28,7 @@ RESULTS = BENCH / "RESULTS.md"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from worker import api, settings  # noqa: E402
+from worker import api  # noqa: E402
 from worker.stack import Stack  # noqa: E402
 
 FINAL_OR_SENT = ("sent", "delivered", "undelivered", "expired", "rejected", "failed",
@@ -52,11 +52,7 @@ def exit_on_sigterm() -> None:
 
 def use_stack(stack: Stack) -> None:
     """Point this process's producer API at the stack."""
-    for key in [k for k in os.environ if k.startswith("SMSQ_")]:
-        del os.environ[key]
-    os.environ.update({k: v for k, v in stack.env().items() if k.startswith("SMSQ_")})
-    settings.reset()
-    api._engine = None
+    stack.use_here()
 
 
 def quiet_stack(stack: Stack) -> None:

@@ -52,8 +52,11 @@ def _publisher(broker_url: str, timeout: float) -> Enqueue:
 
 
 def reset() -> None:
-    """Forget the engine (after the settings changed)."""
+    """Forget the settings and the engine (after the environment changed)."""
+    from worker import settings
+
     global _engine
+    settings.reset()
     _engine = None
 
 

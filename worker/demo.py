@@ -107,7 +107,6 @@ def table(counts: dict[str, Counter[str]], sandbox: Counter[str]) -> tuple[str, 
 
 
 def run(messages: int = 2500, json_out: bool = False, timeout: float = 180.0) -> int:
-    from worker import settings
     from worker.stack import Stack
 
     out = sys.stderr if json_out else sys.stdout
@@ -116,8 +115,7 @@ def run(messages: int = 2500, json_out: bool = False, timeout: float = 180.0) ->
         print("Starting a private Redis, the sandbox gateways, a worker, beat and the "
               "delivery-report receiver...", file=out, flush=True)
         stack.start(workers=1, concurrency=4)
-        os.environ.update(stack.env())
-        settings.reset()
+        stack.use_here()
         started = time.monotonic()
         ids = submit_demo(messages, random.Random(7))
         total = sum(len(v) for v in ids.values())

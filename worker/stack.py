@@ -104,6 +104,15 @@ class Stack:
                     for k, v in self.extra_env.items()})
         return env
 
+    def use_here(self) -> None:
+        """Point this process (a producer, a test, a benchmark) at the stack's settings."""
+        from worker import api
+
+        for key in [k for k in os.environ if k.startswith("SMSQ_")]:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in self.env().items() if k.startswith("SMSQ_")})
+        api.reset()
+
     def webhook_url(self, gateway: str) -> str:
         return f"http://127.0.0.1:{self.webhook_port}/{self.token}/{gateway}"
 

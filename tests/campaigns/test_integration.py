@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from tests.integration.conftest import use_stack, wait_for
-from worker import api, campaigns, settings
+from worker import api, campaigns
 from worker.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -25,8 +25,7 @@ def stack():
     use_stack(s)
     yield s
     s.stop()
-    settings.reset()
-    api._engine = None
+    api.reset()
 
 
 def numbers(base: int, n: int) -> list[str]:

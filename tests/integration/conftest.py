@@ -3,13 +3,12 @@ processes, the sandbox over loopback HTTP, the receiver over HTTP (worker.stack.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from worker import api, settings
+from worker import api
 from worker.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -17,11 +16,7 @@ pytestmark = pytest.mark.integration
 
 def use_stack(stack: Stack) -> None:
     """Point this test process (the producer) at the stack."""
-    for key in [k for k in os.environ if k.startswith("SMSQ_")]:
-        del os.environ[key]
-    os.environ.update({k: v for k, v in stack.env().items() if k.startswith("SMSQ_")})
-    settings.reset()
-    api._engine = None
+    stack.use_here()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, step: float = 0.25) -> bool:
@@ -45,8 +40,7 @@ def stack() -> Iterator[Stack]:
     use_stack(s)
     yield s
     s.stop()
-    settings.reset()
-    api._engine = None
+    api.reset()
 
 
 @pytest.fixture
@@ -55,5 +49,4 @@ def fresh_stack() -> Iterator[Stack]:
     s = Stack(queued_for=0.3, final_after=1.5, poll_interval=1.0)
     yield s
     s.stop()
-    settings.reset()
-    api._engine = None
+    api.reset()

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from providers.sandbox.server import free_port
 from tests.integration.conftest import all_final, use_stack, wait_for
-from worker import api, settings
+from worker import api
 from worker.embedded import EmbeddedRedis
 from worker.stack import Stack
 
@@ -39,8 +39,7 @@ def ops() -> Iterator[tuple[Stack, int, int, list[str]]]:
     assert wait_for(lambda: all_final(ids), timeout=60)
     yield s, worker_port, receiver_port, ids
     s.stop()
-    settings.reset()
-    api._engine = None
+    api.reset()
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -141,8 +141,7 @@ def stack() -> Iterator[Stack]:
     use_stack(s)
     yield s
     s.stop()
-    settings.reset()
-    api._engine = None
+    api.reset()
 
 
 @pytest.fixture(scope="module")
@@ -304,15 +303,13 @@ def test_cli_without_credentials_names_the_account(stack: Stack,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """`smsq send --account smsc` on a machine without SMSC credentials: exit 2, says so."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SMSQ_SMSC_")}
-    settings.reset()
-    api._engine = None
+    api.reset()
     try:
         assert cli.main(["send", "--to", OK, "--text", "hi", "--account", "smsc"]) == 2
         assert "unknown account 'smsc'" in capsys.readouterr().err
     finally:
         os.environ.update(saved)
-        settings.reset()
-        api._engine = None
+        api.reset()
 
 
 def test_table_has_at_least_forty_cases() -> None:

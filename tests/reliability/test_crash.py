@@ -111,8 +111,7 @@ def crash_stack() -> Iterator[Stack]:
     stack.sandbox.sims["sms1000"].set_balance(Decimal("100000"))  # type: ignore[attr-defined]
     yield stack
     stack.stop()
-    settings.reset()
-    api._engine = None
+    api.reset()
 
 
 def test_ten_thousand_messages_survive_kills_and_restarts(crash_stack: Stack) -> None:

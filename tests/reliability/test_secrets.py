@@ -17,7 +17,7 @@ from celery import Celery
 from providers.sandbox import SIMULATORS
 from tests.integration.conftest import use_stack, wait_for
 from tests.reliability.conftest import snapshot
-from worker import api, settings
+from worker import api
 from worker.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -70,8 +70,7 @@ def run() -> Iterator[tuple[Stack, Monitor, list[str]]]:
         stop.set()
         mon.stopping = True
         stack.stop()
-        settings.reset()
-        api._engine = None
+        api.reset()
 
 
 def _drive(stack: Stack, tokens: set[str]) -> list[str]:
