@@ -31,7 +31,7 @@ from common import (
     worker_pids,
 )
 
-from worker.stack import Stack
+from worker.local.stack import Stack
 
 CONCURRENCY = 4
 

@@ -32,7 +32,7 @@ from common import (
     wait_workers_ready,
 )
 
-from worker.stack import Stack
+from worker.local.stack import Stack
 
 LIMIT = 9.0
 QUEUES = "smsq,smsq.smsclub"

@@ -26,10 +26,10 @@ from providers.sandbox import Sandbox
 from providers.sandbox.server import SandboxServer
 from worker import polling
 from worker import settings as settings_mod
-from worker.embedded import EmbeddedRedis
 from worker.engine import Engine
-from worker.ledger import job_key, msg_key, pending_key
-from worker.logs import configure
+from worker.ledger.store import job_key, msg_key, pending_key
+from worker.local.embedded import EmbeddedRedis
+from worker.ops.logs import configure
 
 ACCOUNT = "smsru"
 

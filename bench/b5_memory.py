@@ -28,7 +28,7 @@ from common import (
     worker_pids,
 )
 
-from worker.stack import Stack
+from worker.local.stack import Stack
 
 
 def run(stack: Stack, total: int, chunk: int) -> list[tuple[int, float, float]]:

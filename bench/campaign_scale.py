@@ -59,7 +59,8 @@ def child(args: argparse.Namespace) -> None:
     import redis
 
     from providers.sandbox import Sandbox
-    from worker import campaigns, settings
+    from worker import settings
+    from worker.campaigns import service as campaigns
     from worker.engine import Engine
 
     env = {**Sandbox().env(), "SMSQ_REDIS_URL": args.redis, "SMSQ_SMSRU_PRICE": "3.2"}
@@ -95,7 +96,7 @@ def main() -> None:
         return
     import redis
 
-    from worker.embedded import EmbeddedRedis
+    from worker.local.embedded import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="smsq-bench-") as tmp, EmbeddedRedis() as server:
         csv_path = Path(tmp) / "audience.csv"

@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from worker import api  # noqa: E402
-from worker.stack import Stack  # noqa: E402
+from worker.local.stack import Stack  # noqa: E402
 
 FINAL_OR_SENT = ("sent", "delivered", "undelivered", "expired", "rejected", "failed",
                  "unknown", "cancelled")

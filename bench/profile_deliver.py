@@ -24,9 +24,9 @@ from providers.sandbox import Sandbox
 from providers.sandbox.server import SandboxServer
 from worker import producer, sending
 from worker import settings as settings_mod
-from worker.embedded import EmbeddedRedis
 from worker.engine import Engine
-from worker.logs import configure
+from worker.local.embedded import EmbeddedRedis
+from worker.ops.logs import configure
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import structlog
 
 from providers.errors import SmsqError
-from worker import campaign_tick, campaigns
+from worker.campaigns import service as campaigns
+from worker.campaigns import tick as campaign_tick
 from worker.celery_app import app, engine
 
 log = structlog.get_logger("smsq.tasks")

@@ -53,7 +53,7 @@ def make_provider(sandbox: Sandbox, session):
 @pytest.fixture(scope="session")
 def redis_server():
     """One private redis-server for the session (tests flush it, never a shared instance)."""
-    from worker.embedded import EmbeddedRedis
+    from worker.local.embedded import EmbeddedRedis
 
     server = EmbeddedRedis().start()
     yield server

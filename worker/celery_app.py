@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
-from worker import metrics
+from worker.ops import metrics
 
 app = Celery("smsq", include=["tasks", "tasks.campaigns"])
 app.config_from_object("celeryconfig")
@@ -21,7 +21,7 @@ def engine() -> Any:
     global _engine
     if _engine is None:
         from worker.engine import Engine
-        from worker.logs import configure
+        from worker.ops.logs import configure
 
         configure()
         _engine = Engine(enqueue=send_task)

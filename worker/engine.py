@@ -20,7 +20,7 @@ from providers.base import Provider
 from providers.models import AccountConfig
 from worker import settings as settings_mod
 from worker.circuit import Circuit
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.limiter import RateLimiter
 from worker.settings import Settings
 

@@ -18,7 +18,7 @@ import structlog
 from providers.errors import SmsqError
 from providers.models import StatusQuery, StatusResult
 from worker.engine import TASK_CHECK, Engine, queue_for
-from worker.ledger import Recheck, Record, Step, pending_key
+from worker.ledger.store import Recheck, Record, Step, pending_key
 from worker.limiter import Throttled
 from worker.reports import RANK, count_moved, status_steps
 

@@ -20,7 +20,7 @@ import redis
 from providers import REGISTRY, phones, segments
 from providers.errors import ConfigurationError, SmsqError, ValidationError
 from worker.engine import Engine
-from worker.errors import LedgerUnavailable
+from worker.ledger.errors import LedgerUnavailable
 from worker.polling import describe
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

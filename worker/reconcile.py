@@ -18,7 +18,7 @@ from providers.base import Provider
 from providers.errors import SmsqError
 from providers.models import OutgoingMessage, StatusResult
 from worker.engine import Engine
-from worker.ledger import QUEUED, SENDING, UNKNOWN, Record
+from worker.ledger.store import QUEUED, SENDING, UNKNOWN, Record
 from worker.limiter import Throttled
 from worker.reports import apply_status_steps
 

@@ -10,7 +10,7 @@ from providers.models import Status, StatusResult
 
 if TYPE_CHECKING:
     from worker.engine import Engine
-    from worker.ledger import Parked, Record, Step
+    from worker.ledger.store import Parked, Record, Step
 
 RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "undelivered": 4,
         "expired": 4, "rejected": 4, "failed": 4, "cancelled": 4}

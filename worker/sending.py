@@ -30,7 +30,7 @@ from providers.errors import (
 )
 from providers.models import OutgoingMessage, SendResult
 from worker.engine import Engine, reset_on_wire, set_on_wire
-from worker.ledger import Record, Sent
+from worker.ledger.store import Record, Sent
 from worker.limiter import Throttled
 
 log = structlog.get_logger("smsq.send")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker import campaign_tick, sending
+from worker import sending
+from worker.campaigns import tick as campaign_tick
 
 
 def run_enqueued(engine) -> int:

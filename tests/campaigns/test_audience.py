@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from providers.errors import ValidationError
-from worker.audience import list_audience, open_csv
+from worker.contacts.audience import list_audience, open_csv
 
 
 def write(tmp_path, data: bytes, name: str = "a.csv"):

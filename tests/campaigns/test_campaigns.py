@@ -9,8 +9,8 @@ import pytest
 
 from providers.errors import ValidationError
 from tests.campaigns.conftest import run_enqueued, tick
-from worker import campaigns
-from worker.ledger import QUEUED
+from worker.campaigns import service as campaigns
+from worker.ledger.store import QUEUED
 
 PEOPLE = "phone,name\n+79161234501,Ann\n89161234502,Bob\n\n+7 916 123-45-01,Ann again\n" \
          "12,Shorty\n+79161234503,Cy\n"

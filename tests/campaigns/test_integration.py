@@ -11,8 +11,9 @@ from collections import Counter
 import pytest
 
 from tests.integration.conftest import use_stack, wait_for
-from worker import api, campaigns
-from worker.stack import Stack
+from worker import api
+from worker.campaigns import service as campaigns
+from worker.local.stack import Stack
 
 pytestmark = pytest.mark.integration
 PENDING = ("scheduled", "queued", "sending")
@@ -153,7 +154,7 @@ def test_bad_csv_gets_a_clear_error_from_the_cli(stack, tmp_path, case):
     path = tmp_path / "bad.csv"
     path.write_bytes(data)
     extra = ["--encoding", "utf-8"] if case == "wrong encoding" else []
-    proc = subprocess.run([sys.executable, "-m", "worker.cli", "campaign", "create", "--csv",
+    proc = subprocess.run([sys.executable, "-m", "worker.cli.main", "campaign", "create", "--csv",
                            str(path), "--text", "Hi", "--account", "smsclub", *extra],
                           env=stack.env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and expected in proc.stderr, proc.stderr

@@ -9,7 +9,7 @@ import pytest
 
 from providers import phones
 from providers.errors import ValidationError
-from worker.campaign_phones import PhoneCache
+from worker.campaigns.phones import PhoneCache
 
 
 def reference(raw: str) -> object:

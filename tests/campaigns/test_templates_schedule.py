@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from providers.errors import ValidationError
-from worker import templates
-from worker.schedule import parse_start, parse_window
+from worker.campaigns import templates
+from worker.campaigns.schedule import parse_start, parse_window
 
 
 def test_template_fields_and_render():

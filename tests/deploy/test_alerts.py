@@ -12,11 +12,11 @@ from tests.deploy.conftest import DEPLOY, ROOT
 RULES: list[dict[str, Any]] = [r for g in yaml.safe_load(
     (DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"] for r in g["rules"]]
 GUIDE = (ROOT / "docs" / "OPERATIONS.md").read_text()
-SOURCE = (ROOT / "worker" / "metrics.py").read_text()
+SOURCE = "\n".join(p.read_text() for p in sorted((ROOT / "worker").rglob("*.py")))
 
 
 def exported() -> set[str]:
-    """Names worker/metrics.py defines, with the suffixes prometheus-client adds."""
+    """Names worker/ops/metrics.py defines, with the suffixes prometheus-client adds."""
     names = set(re.findall(r'"(smsq_[a-z_]+)"', SOURCE))
     return names | {n + s for n in names for s in ("_total", "_count", "_sum", "_bucket")}
 

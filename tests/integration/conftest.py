@@ -1,5 +1,5 @@
 """Integration fixtures: a real redis-server on a free port, real Celery worker and beat
-processes, the sandbox over loopback HTTP, the receiver over HTTP (worker.stack.Stack)."""
+processes, the sandbox over loopback HTTP, the receiver over HTTP (worker.local.stack.Stack)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from worker import api
-from worker.stack import Stack
+from worker.local.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from providers.sandbox.server import free_port
 from tests.integration.conftest import all_final, use_stack, wait_for
 from worker import api
-from worker.embedded import EmbeddedRedis
-from worker.stack import Stack
+from worker.local.embedded import EmbeddedRedis
+from worker.local.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
 
 
 def smsq(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "worker.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -12,7 +12,7 @@ from celery import Celery
 from providers.errors import ValidationError
 from tests.integration.conftest import all_final, use_stack, wait_for
 from worker import api
-from worker.stack import Stack
+from worker.local.stack import Stack
 
 pytestmark = pytest.mark.integration
 

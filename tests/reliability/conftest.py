@@ -16,8 +16,8 @@ from providers.sandbox import Sandbox
 from providers.sandbox.core import SandboxState
 from tests.conftest import FakeClock
 from worker import polling, reconcile, sending, settings
-from worker.embedded import EmbeddedRedis
 from worker.engine import Engine
+from worker.local.embedded import EmbeddedRedis
 
 FINAL = {"delivered", "undelivered", "expired", "rejected", "failed", "cancelled"}
 

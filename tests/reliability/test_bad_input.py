@@ -16,8 +16,9 @@ from celery import Celery
 from providers.errors import ConfigurationError, SmsqError, ValidationError
 from tests.integration.conftest import use_stack, wait_for
 from tests.reliability.conftest import snapshot
-from worker import api, cli, settings
-from worker.stack import Stack
+from worker import api, settings
+from worker.cli import main as cli
+from worker.local.stack import Stack
 
 pytestmark = pytest.mark.integration
 

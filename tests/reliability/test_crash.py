@@ -24,8 +24,8 @@ from providers.sandbox.core import Fault
 from tests.integration.conftest import use_stack, wait_for
 from worker import api, producer, settings
 from worker.engine import Engine, redis_client
-from worker.errors import LedgerUnavailable
-from worker.stack import Stack
+from worker.ledger.errors import LedgerUnavailable
+from worker.local.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 GATEWAYS = ["smsru", "smsclub", "smsc", "gatum", "sms1000"]

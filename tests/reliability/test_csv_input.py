@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from providers.errors import SmsqError, ValidationError
-from worker.audience import open_csv
+from worker.contacts.audience import open_csv
 
 BAD = [
     ("no-phone-column", b"name,city\nAnna,Moscow\n", ("no phone column",)),

@@ -20,8 +20,8 @@ from providers.sandbox.core import SandboxState
 from tests.conftest import FakeClock
 from tests.reliability.conftest import SyncRunner
 from tests.reliability.test_receiver import TOKEN, call
-from worker.embedded import EmbeddedRedis
-from worker.webhooks import Receiver
+from worker.local.embedded import EmbeddedRedis
+from worker.ops.receiver import Receiver
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -14,7 +14,7 @@ from providers.sandbox import Sandbox
 from providers.sandbox.core import SandboxState
 from tests.conftest import FakeClock
 from tests.reliability.conftest import SyncRunner, snapshot
-from worker.webhooks import Receiver
+from worker.ops.receiver import Receiver
 
 TOKEN = "tok-0123456789abcdef"
 

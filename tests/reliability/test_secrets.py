@@ -18,7 +18,7 @@ from providers.sandbox import SIMULATORS
 from tests.integration.conftest import use_stack, wait_for
 from tests.reliability.conftest import snapshot
 from worker import api
-from worker.stack import Stack
+from worker.local.stack import Stack
 
 pytestmark = pytest.mark.integration
 LOGINS = {"login", "username", "email"}  # account names, not secrets
@@ -92,7 +92,7 @@ def _drive(stack: Stack, tokens: set[str]) -> list[str]:
                  ["status", *ids[:5]], ["send", "--to", "+79164409999", "--text", "cli",
                                         "--account", "gatum", "--json"],
                  ["send", "--to", "12", "--text", "x", "--account", "smsc"]):
-        done = subprocess.run([sys.executable, "-m", "worker.cli", *argv], env=env,
+        done = subprocess.run([sys.executable, "-m", "worker.cli.main", *argv], env=env,
                               capture_output=True, text=True, timeout=60)
         cli_out += [done.stdout, done.stderr]
     db = stack.sandbox.state.extra.get("gatum", {})

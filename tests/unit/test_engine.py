@@ -9,7 +9,7 @@ import pytest
 from providers.errors import ValidationError
 from providers.sandbox.core import Fault
 from worker import polling, producer, reconcile, sending
-from worker.ledger import QUEUED, SENDING
+from worker.ledger.store import QUEUED, SENDING
 
 
 def submit(engine, phones, text="Hello", account="smsru", **kw):
@@ -244,7 +244,7 @@ def test_send_result_maps_the_gateway_id_and_takes_a_parked_report(engine):
 
 def test_reschedule_skips_a_message_made_final_meanwhile(engine):
     """Only messages still sent get their next check; a final one stays out of the index."""
-    from worker.ledger import pending_key
+    from worker.ledger.store import pending_key
 
     a, _ = _sent_message(engine, "+79161234501")
     b, _ = _sent_message(engine, "+79161234502")
@@ -259,7 +259,7 @@ def test_reschedule_skips_a_message_made_final_meanwhile(engine):
 
 def test_one_poll_pass_hands_over_the_whole_backlog(engine):
     """poll_pending keeps taking per_pass ids until nothing is due, up to its cap."""
-    from worker.ledger import pending_key
+    from worker.ledger.store import pending_key
 
     ids = [_sent_message(engine, f"+7916123450{i}")[0] for i in range(5)]
     engine.ledger.r.zadd(pending_key("smsru"), dict.fromkeys(ids, 0))
@@ -272,7 +272,7 @@ def test_one_poll_pass_hands_over_the_whole_backlog(engine):
 
 def test_status_check_reschedules_pending_and_finishes_delivered(engine, sandbox):
     """A check moves a final message on (job counters too) and re-schedules the other."""
-    from worker.ledger import pending_key
+    from worker.ledger.store import pending_key
 
     a, _ = _sent_message(engine, "+79161234501")
     b, row_b = _sent_message(engine, "+79161234502")

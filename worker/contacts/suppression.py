@@ -18,7 +18,7 @@ import redis
 from providers import phones
 from providers.base import Provider
 from providers.errors import ValidationError
-from worker.ledger import P
+from worker.ledger.store import P
 
 SUPPRESS, NOTES = P + "suppress", P + "suppress:notes"
 STOPLIST_TTL = 30.0

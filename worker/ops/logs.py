@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from providers.phones import mask
-from worker import metrics
+from worker.ops import metrics
 
 PHONE_KEYS = frozenset({"phone", "recipient", "to", "msisdn"})
 SECRET_KEYS = frozenset({"text", "message_text", "token", "password", "psw", "api_id",

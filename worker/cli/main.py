@@ -7,32 +7,14 @@ line naming the problem and exit 2 (bad input) or 1 (anything else).
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import sys
 import time
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
-
-Handler = Callable[[argparse.Namespace], int]
-# Modules with register(add) for more commands.
-EXTRA_COMMANDS = ("worker.cli_ops", "worker.cli_campaign")
-
-
-def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
-    if getattr(args, "json", False) or text is None:
-        print(json.dumps(data, ensure_ascii=False, default=_default, indent=None))
-    else:
-        print(text)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+from worker.cli import campaign, contacts, ops
+from worker.cli.output import Handler, emit
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -138,8 +120,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
     from worker.engine import Engine
-    from worker.logs import configure
-    from worker.webhooks import serve
+    from worker.ops.logs import configure
+    from worker.ops.receiver import serve
 
     configure()
     engine = Engine()
@@ -156,7 +138,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from worker.demo import run
+    from worker.local.demo import run
 
     return run(messages=args.messages, json_out=args.json)
 
@@ -201,12 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8088)
     p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
     p.add_argument("--messages", type=int, default=2500)
-    for module in EXTRA_COMMANDS:
-        try:
-            importlib.import_module(module).register(add)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    for group in (ops, campaign, contacts):
+        group.register(add)
     return parser
 
 

@@ -19,7 +19,7 @@ import redis
 from providers import REGISTRY
 from providers.errors import SmsqError
 from worker.circuit import Circuit
-from worker.ledger import QUEUED, SENDING, UNKNOWN, pending_key
+from worker.ledger.store import QUEUED, SENDING, UNKNOWN, pending_key
 from worker.limiter import Throttled
 from worker.settings import Settings
 

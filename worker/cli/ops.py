@@ -1,6 +1,6 @@
 """Operator commands: `smsq health` (probes), `smsq stats` (one screen), `smsq metrics-serve`.
 
-Registered into `smsq` by worker.cli (EXTRA_COMMANDS). Each reads Redis with
+Registered into `smsq` by worker.cli.main (EXTRA_COMMANDS). Each reads Redis with
 a short timeout, so a probe against a dead Redis fails fast with one line
 naming the problem instead of hanging.
 """
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from providers import REGISTRY
-from worker import health
+from worker.cli.output import Add, emit
+from worker.ops import health
 
-Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 CHECKS = ("redis", "beat", "queues", "gateways")
 
 
@@ -37,12 +37,6 @@ def register(add: Add) -> None:
     p.add_argument("--port", type=int, default=0, help="override SMSQ_METRICS_PORT")
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    from worker.cli import emit
-
-    emit(args, data, text)
-
-
 def cmd_health(args: argparse.Namespace) -> int:
     from worker.engine import Engine
     from worker.settings import get
@@ -57,7 +51,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     results = health.checks(cfg, r, only=only, balances=balances,
                             max_beat_age=args.max_beat_age, max_queue=args.max_queue)
     ok = all(c.ok for c in results)
-    _emit(args, {"ok": ok, "checks": [c.as_dict() for c in results]},
+    emit(args, {"ok": ok, "checks": [c.as_dict() for c in results]},
           "\n".join(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<16} {c.detail}" for c in results)
           + f"\n{'healthy' if ok else 'UNHEALTHY'}")
     return 0 if ok else 1
@@ -138,7 +132,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         data = collect_stats(cfg, health.client(cfg.redis_url), args.minutes)
     except redis.RedisError as exc:
         raise SmsqError(f"redis unreachable at {_where(cfg.redis_url)}: {exc}") from None
-    _emit(args, data, render_stats(data))
+    emit(args, data, render_stats(data))
     return 0
 
 
@@ -152,7 +146,7 @@ def _where(url: str) -> str:
 def cmd_metrics_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from worker import metrics
+    from worker.ops import metrics
     from worker.settings import get
 
     cfg = get()

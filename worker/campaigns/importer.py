@@ -1,6 +1,6 @@
 """Writing a campaign's audience: validate, normalise, dedup and write, chunk by chunk.
 
-Each chunk is one Lua call (worker.campaign_store.WRITE_CHUNK) that dedups
+Each chunk is one Lua call (worker.campaigns.store.WRITE_CHUNK) that dedups
 against the campaign's Redis set and writes the message records and the
 per-zone waiting lists, so the producer holds one chunk at a time and pays
 one round trip per few thousand rows. Invalid rows become `rejected`
@@ -15,11 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from providers.errors import ValidationError
-from worker.audience import Row
-from worker.campaign_phones import PhoneCache
-from worker.campaign_store import CampaignStore
-from worker.schedule import ANY_ZONE
-from worker.templates import Template, segment_count
+from worker.campaigns.phones import PhoneCache
+from worker.campaigns.schedule import ANY_ZONE
+from worker.campaigns.store import CampaignStore
+from worker.campaigns.templates import Template, segment_count
+from worker.contacts.audience import Row
 
 CHUNK = 2000
 US, RS = "\x1f", "\x1e"  # field and row separators of a chunk (see WRITE_CHUNK)

@@ -1,13 +1,13 @@
 """Campaigns: one template to a large audience, at a chosen time, inside a send window.
 
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
     c = campaigns.create(text="Hello {name}", csv="people.csv", account="smsru",
                          start="2025-06-01T10:00+03:00", window="09:00-21:00")
     campaigns.show(c["id"]); campaigns.pause(c["id"]); campaigns.resume(c["id"])
     campaigns.report(c["id"], open("report.csv", "w"))
 
 Lifecycle: importing -> draft | scheduled -> running <-> paused -> completed | cancelled.
-Beat's campaign tick (worker.campaign_tick) starts due campaigns and releases
+Beat's campaign tick (worker.campaigns.tick) starts due campaigns and releases
 their recipients into the send pipeline at the campaign's rate, inside the
 window. Pausing stops the release within a tick; messages already handed to
 the pipeline (a few seconds' worth) still go.
@@ -21,17 +21,17 @@ from typing import Any
 
 from providers import REGISTRY
 from providers.errors import ValidationError
-from worker import campaign_report
-from worker.audience import CsvAudience, ListAudience, list_audience, open_csv
-from worker.campaign_import import ImportJob, ImportResult
-from worker.campaign_phones import PhoneCache
-from worker.campaign_store import CampaignStore, new_id
+from worker.campaigns import report as campaign_report
+from worker.campaigns.importer import ImportJob, ImportResult
+from worker.campaigns.phones import PhoneCache
+from worker.campaigns.schedule import check_zone, parse_start, parse_window
+from worker.campaigns.store import CampaignStore, new_id
+from worker.campaigns.templates import Template, parse, segment_count
+from worker.contacts.audience import CsvAudience, ListAudience, list_audience, open_csv
+from worker.contacts.groups import FIELDS, Groups
+from worker.contacts.suppression import Suppression
 from worker.engine import Engine
-from worker.groups import FIELDS, Groups
 from worker.producer import JOB_ID, SENDER, _route
-from worker.schedule import check_zone, parse_start, parse_window
-from worker.suppression import Suppression
-from worker.templates import Template, parse, segment_count
 
 ProgressFn = Callable[[int, int], None]
 
@@ -242,7 +242,7 @@ def resume(engine: Engine | None, cid: str) -> dict[str, Any]:
 
 def cancel(engine: Engine | None, cid: str) -> dict[str, Any]:
     """Stop for good: every recipient not yet handed to a gateway ends `cancelled`."""
-    from worker.campaign_tick import cancel_pending
+    from worker.campaigns.tick import cancel_pending
 
     eng = _engine(engine)
     store = store_of(eng)

@@ -1,61 +1,15 @@
 """`smsq suppress add|remove|list|import` and `smsq group create|list|show|delete|add|remove|
-search|import|sync`, plus the helpers the campaign commands share (sub-commands, progress bar)."""
+search|import|sync`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from providers.errors import ValidationError
-
-Handler = Callable[[argparse.Namespace], int]
-Add = Callable[[str, Handler, str], argparse.ArgumentParser]
-Sub = Callable[[str, Handler, str], argparse.ArgumentParser]
-
-
-def engine() -> Any:
-    from worker import api
-
-    return api.engine()
-
-
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data, ensure_ascii=False, default=str))
-    else:
-        print(text)
-
-
-def subcommands(add: Add, name: str, help_text: str) -> Sub:
-    """`smsq <name> <action> ...`; each action also takes --json."""
-    parent = add(name, _missing, help_text)
-    sub = parent.add_subparsers(dest=f"{name}_action", metavar="ACTION", required=True)
-
-    def make(action: str, handler: Handler, text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(action, help=text, description=text)
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                       help="machine-readable output")
-        p.set_defaults(handler=handler)
-        return p
-
-    return make
-
-
-def _missing(args: argparse.Namespace) -> int:
-    raise ValidationError("give an action (see --help)")
-
-
-def bar(label: str, done: int, total: int, *, unit: str, extra: str = "") -> None:
-    """One redrawn progress line on stderr."""
-    share = min(done / total, 1.0) if total else 0.0
-    filled = int(share * 30)
-    amount = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if unit == "bytes" else f"{done}/{total}"
-    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {share:4.0%} {amount}"
-                     + (f"  {extra}" if extra else "") + "\x1b[K")
-    sys.stderr.flush()
+from worker.cli.output import Add, Handler, bar, emit, engine, subcommands
 
 
 def register(add: Add) -> None:
@@ -96,13 +50,13 @@ def register(add: Add) -> None:
 
 
 def _supp() -> Any:
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
 
     return campaigns.suppression(engine())
 
 
 def _groups() -> Any:
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
 
     return campaigns.groups(engine())
 
@@ -178,7 +132,7 @@ def cmd_group_search(args: argparse.Namespace) -> int:
 
 
 def cmd_group_import(args: argparse.Namespace) -> int:
-    from worker.audience import open_csv
+    from worker.contacts.audience import open_csv
 
     aud = open_csv(args.file, encoding=args.encoding, phone_column=args.phone_column)
     show = sys.stderr.isatty() and not args.json

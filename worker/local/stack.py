@@ -23,7 +23,7 @@ import requests
 from providers import REGISTRY
 from providers.sandbox import Sandbox
 from providers.sandbox.server import SandboxServer, free_port
-from worker.embedded import EmbeddedRedis, die_with_parent
+from worker.local.embedded import EmbeddedRedis, die_with_parent
 
 ALL_QUEUES = ",".join(["smsq", *[f"smsq.{n}" for n in REGISTRY]])
 
@@ -141,7 +141,7 @@ class Stack:
     def start_receiver(self) -> subprocess.Popen[bytes]:
         """The receiver on its port; if another process took the port, on a new one."""
         for _ in range(3):
-            proc = self._spawn("receiver", [sys.executable, "-m", "worker.cli", "webhooks",
+            proc = self._spawn("receiver", [sys.executable, "-m", "worker.cli.main", "webhooks",
                                             "--host", "127.0.0.1", "--port",
                                             str(self.webhook_port)])
             if self._wait_http(f"http://127.0.0.1:{self.webhook_port}/healthz", proc):

@@ -141,7 +141,7 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 def serve(engine: Engine, host: str, port: int) -> WSGIServer:
     """A threaded HTTP server for the receiver (call `serve_forever()` on it)."""
-    from worker import metrics
+    from worker.ops import metrics
 
     metrics.start_receiver_server(engine.cfg)  # on SMSQ_METRICS_PORT, when set
     return make_server(host, port, metrics.flushing(Receiver(engine), engine.r),

@@ -107,7 +107,7 @@ def table(counts: dict[str, Counter[str]], sandbox: Counter[str]) -> tuple[str, 
 
 
 def run(messages: int = 2500, json_out: bool = False, timeout: float = 180.0) -> int:
-    from worker.stack import Stack
+    from worker.local.stack import Stack
 
     out = sys.stderr if json_out else sys.stdout
     stack = Stack(redis_url=os.environ.get("SMSQ_REDIS_URL") or None)

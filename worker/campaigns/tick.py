@@ -21,11 +21,11 @@ import structlog
 
 from providers import REGISTRY
 from providers.errors import SmsqError
-from worker.campaign_store import ACTIVE, CampaignStore, ckey, wait_key
+from worker.campaigns.schedule import ANY_ZONE, parse_window
+from worker.campaigns.store import ACTIVE, CampaignStore, ckey, wait_key
+from worker.contacts.suppression import Suppression
 from worker.engine import Engine
 from worker.limiter import Throttled
-from worker.schedule import ANY_ZONE, parse_window
-from worker.suppression import Suppression
 
 log = structlog.get_logger("smsq.campaign")
 STEP = 1000

@@ -21,8 +21,8 @@ import redis
 from providers import phones
 from providers.base import Provider
 from providers.errors import ValidationError
-from worker.audience import Row
-from worker.ledger import P
+from worker.contacts.audience import Row
+from worker.ledger.store import P
 
 GROUPS = P + "groups"
 FIELDS = ("name", "surname", "birth_date", "notes")

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from worker.ledger import P, job_key
+from worker.ledger.store import P, job_key
 
 CAMPAIGNS, DUE, ACTIVE = P + "campaigns", P + "campaigns:due", P + "campaigns:active"
 SCHEDULED = "scheduled"

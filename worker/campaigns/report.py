@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from providers.errors import ValidationError
-from worker.campaign_store import CampaignStore
-from worker.ledger import P
+from worker.campaigns.store import CampaignStore
+from worker.ledger.store import P
 
 PAGE = 1000
 REPORT_FIELDS = ("to", "st", "pid", "prov", "acc", "cost", "seg", "created", "sent_at",

@@ -32,7 +32,7 @@ import redis
 import structlog
 
 from providers import REGISTRY as PROVIDERS
-from worker import health
+from worker.ops import health
 from worker.settings import Settings
 from worker.settings import get as get_settings
 

@@ -1,11 +1,11 @@
-"""`smsq campaign ...` (and, via worker.cli_contacts, `smsq suppress ...` / `smsq group ...`).
+"""`smsq campaign ...` (and, via worker.cli.contacts, `smsq suppress ...` / `smsq group ...`).
 
     smsq campaign create --csv people.csv --text "Hello {name}" --account smsru \\
         --start 2025-06-01T10:00+03:00 --window 09:00-21:00
     smsq campaign show <id> --follow
     smsq campaign report <id> --out report.csv
 
-Registered into `smsq` by worker.cli (EXTRA_COMMANDS).
+Registered into `smsq` by worker.cli.main (EXTRA_COMMANDS).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from worker import cli_contacts
-from worker.cli_contacts import Add, bar, emit, engine, subcommands
+from worker.cli.output import Add, bar, emit, engine, subcommands
 
 FINAL = ("completed", "cancelled", "failed")
 PENDING = ("scheduled", "queued", "sending")
@@ -60,11 +59,10 @@ def register(add: Add) -> None:
     p = sub("report", cmd_report, "CSV, one row per recipient: outcome, gateway id, cost, times")
     p.add_argument("id")
     p.add_argument("--out", help="file to write (default stdout)")
-    cli_contacts.register(add)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
 
     keys = ("csv", "group", "gatum_group", "gatum_exclude", "account", "route", "sender",
             "start", "window", "zone", "rate", "failure_threshold", "phone_column",
@@ -102,7 +100,7 @@ def _summary(d: dict[str, Any]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
 
     rows = campaigns.list_campaigns(engine())
     emit(args, rows, "\n".join(
@@ -113,7 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
 
     eng = engine()
     data = campaigns.show(eng, args.id)
@@ -134,7 +132,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
 
     data = campaigns.schedule(engine(), args.id, args.start)
     emit(args, data, _summary(data))
@@ -143,7 +141,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def _action(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from worker import campaigns
+        from worker.campaigns import service as campaigns
 
         data = getattr(campaigns, name)(engine(), args.id)
         emit(args, data, _summary(data))
@@ -153,7 +151,7 @@ def _action(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from worker import campaigns
+    from worker.campaigns import service as campaigns
 
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as out:

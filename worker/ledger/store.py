@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from worker.ledger_lua import (
+from worker.ledger.lua import (
     CLAIM,
     MARK_ON_WIRE,
     PARK_ORPHAN,

@@ -1,0 +1,1 @@
+"""Campaigns: audiences imported into jobs, released on a schedule, reported per recipient."""
