@@ -34,6 +34,7 @@ from providers.models import (
     StatusQuery,
     StatusResult,
 )
+from providers.reports import ParsedReport
 
 Throttle = Callable[[], None]
 DEFAULT_TIMEOUT = (3.05, 15.0)  # connect, read (seconds)
@@ -94,9 +95,24 @@ class Provider(ABC):
         """Find a message whose send outcome is unknown; None when the gateway cannot say."""
         return None
 
-    def report_key(self, provider_message_id: str, recipient: str | None) -> str:
+    @classmethod
+    def report_key(cls, provider_message_id: str, recipient: str | None) -> str:
         """What identifies one message in this gateway's reports (SMSC: id and phone)."""
         return provider_message_id
+
+    @classmethod
+    def parse_report(cls, body: bytes, content_type: str) -> ParsedReport:
+        """A pushed delivery report -> (results, the reply the gateway expects).
+
+        Only for gateways with `reports = True`; raises an SmsqError on a bad body.
+        """
+        raise NotImplementedError(f"{cls.name} does not push delivery reports")
+
+    @classmethod
+    def verify_report(cls, body: bytes, content_type: str,
+                      accounts: Sequence[AccountConfig]) -> bool:
+        """True when the report is signed by one of `accounts` (gateways that sign override)."""
+        return True
 
     def secrets(self) -> list[str]:
         """Every secret value this provider may put on the wire (for log scrubbing tests)."""

@@ -20,6 +20,7 @@ correlate. Errors are `{"status": false, "error_code": N, "errors": {field: [msg
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -52,6 +53,7 @@ from providers.models import (
     StatusQuery,
     StatusResult,
 )
+from providers.reports import ParsedReport, ReportReply
 
 TOKEN_MARGIN = 60.0  # refresh this long before expires_at: clocks drift, requests take time
 DEFAULT_TOKEN_LIFE = 3000.0  # when expires_at is missing (a third-party client uses ~50 min)
@@ -183,6 +185,12 @@ class Gatum(GatumEndpoints, Provider):
 
     def balance(self) -> Balance:
         return parse_balance(self.account_info())
+
+    @classmethod
+    def parse_report(cls, body: bytes, content_type: str) -> ParsedReport:
+        """A pushed DLR array; Gatum wants the id_state strings back as a JSON array."""
+        results, ack = parse_dlr(body)
+        return results, ReportReply("application/json", json.dumps(ack).encode())
 
 
 def _take(entries: deque[dict[str, Any]], number: str) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ from providers.models import (
     StatusResult,
 )
 from providers.phones import digits, mask
+from providers.reports import ParsedReport, ReportReply, form_pairs
 from providers.smsc_codes import (
     DELIVERY_ERRORS,
     PROVIDER,
@@ -116,9 +117,16 @@ class Smsc(Provider):
         (and the sandbox's login "sandbox" is part of every sandbox host name)."""
         return [v for v in (self.credential("password"), self.credential("apikey")) if v]
 
-    def report_key(self, provider_message_id: str, recipient: str | None) -> str:
+    @classmethod
+    def report_key(cls, provider_message_id: str, recipient: str | None) -> str:
         """One id covers a whole batch at SMSC: a message is its id and its phone."""
         return f"{provider_message_id}:{digits_of(recipient or '')}"
+
+    @classmethod
+    def parse_report(cls, body: bytes, content_type: str) -> ParsedReport:
+        """One status callback (a form, urlencoded or multipart); SMSC wants "OK" back."""
+        return parse_callback(dict(form_pairs(body, content_type))), ReportReply(
+            "text/plain", b"OK")
 
     def lookup(self, message: OutgoingMessage, sent_after: float) -> StatusResult | None:
         """Reconcile an unknown send by our client id and the phone.

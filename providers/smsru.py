@@ -2,7 +2,8 @@
 
 sms.ru takes no client-side message id, so a send whose reply is lost cannot
 be reconciled (it becomes OutcomeUnknown) and a blind resend could deliver
-twice. Code tables and reply parsers live in `providers.smsru_codes`.
+twice. Code tables and reply parsers live in `providers.smsru_codes`,
+delivery reports in `providers.smsru_reports`.
 """
 
 from __future__ import annotations
@@ -31,26 +32,29 @@ from providers.models import (
 )
 from providers.phones import digits, national_ru
 from providers.smsru_codes import (
-    CALLBACK_ACK,
     OK_CODE,
     PROVIDER,
     CallCheck,
     CallCheckStatus,
     Counter,
     as_int,
-    callback_hash,
     check_envelope,
     decode_json,
     error_for,
     items_of,
     parse_balance_reply,
-    parse_callback,
     parse_callcheck_add,
     parse_callcheck_status,
     parse_counter_reply,
     parse_list_reply,
     parse_status_reply,
     parse_stoplist_reply,
+)
+from providers.smsru_reports import (
+    CALLBACK_ACK,
+    SmsRuReports,
+    callback_hash,
+    parse_callback,
     verify_callback,
 )
 
@@ -166,7 +170,7 @@ def parse_cost_reply(data: Any, messages: Sequence[OutgoingMessage]) -> CostQuot
 # -- the provider --------------------------------------------------------------------
 
 
-class SmsRu(Provider):
+class SmsRu(SmsRuReports, Provider):
     """One sms.ru account (`api_id`); every endpoint as a typed method."""
 
     name: ClassVar[str] = PROVIDER

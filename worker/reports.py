@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from providers.base import Provider
+from providers import REGISTRY
 from providers.models import Status, StatusResult
 
 if TYPE_CHECKING:
@@ -79,12 +79,7 @@ def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
 
 
 def _report_key(engine: Engine, provider: str, res: StatusResult) -> str:
-    from providers import REGISTRY
-
-    cls = REGISTRY[provider]
-    if cls.report_key is Provider.report_key:
-        return res.provider_message_id
-    return cls.report_key(None, res.provider_message_id, res.recipient)  # type: ignore[arg-type]
+    return REGISTRY[provider].report_key(res.provider_message_id, res.recipient)
 
 
 def apply_parked(engine: Engine, provider: str, parked: Sequence[Parked]) -> None:

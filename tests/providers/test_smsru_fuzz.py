@@ -13,12 +13,10 @@ from providers.sandbox.smsru import normalize
 from providers.smsru import parse_cost_reply, parse_send_reply
 from providers.smsru_codes import (
     as_int,
-    callback_items,
     check_envelope,
     decode_json,
     error_for,
     parse_balance_reply,
-    parse_callback,
     parse_callcheck_add,
     parse_callcheck_status,
     parse_counter_reply,
@@ -26,8 +24,8 @@ from providers.smsru_codes import (
     parse_status_reply,
     parse_stoplist_reply,
     status_for,
-    verify_callback,
 )
+from providers.smsru_reports import callback_items, parse_callback, verify_callback
 
 MESSAGES = [OutgoingMessage("r1", "+79161234501", "hi"), OutgoingMessage("r2", "+79161234502",
                                                                           "yo")]

@@ -119,6 +119,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
+    from providers import REGISTRY
     from worker.engine import Engine
     from worker.ops.logs import configure
     from worker.ops.receiver import serve
@@ -128,8 +129,8 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     if not engine.cfg.webhook_token:
         raise ValidationError("SMSQ_WEBHOOK_TOKEN is not set", field="SMSQ_WEBHOOK_TOKEN")
     server = serve(engine, args.host, args.port)
-    print(f"smsq webhooks on http://{args.host}:{args.port}/<token>/{{smsru,gatum,smsc}}",
-          flush=True)
+    pushing = ",".join(name for name, cls in REGISTRY.items() if cls.reports)
+    print(f"smsq webhooks on http://{args.host}:{args.port}/<token>/{{{pushing}}}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -1,7 +1,9 @@
-"""The delivery-report receiver: a WSGI app for sms.ru, Gatum and SMSC callbacks.
+"""The delivery-report receiver: one WSGI app for every gateway that pushes reports.
 
-Served under a secret path token (`/<token>/<gateway>`), since none of these
-gateways signs its reports (sms.ru's optional hash is checked when enabled).
+Served under a secret path token (`/<token>/<gateway>`), since most gateways
+do not sign their reports (a gateway's own check, `verify_report`, runs when
+settings enable it). The gateway is looked up in the registry and parses its
+own body (`parse_report`), so a new gateway needs no change here.
 Updates are idempotent and never move a message backwards; a report that
 arrives before its send result is parked until the result is recorded.
 """
@@ -9,19 +11,21 @@ arrives before its send result is parked until the result is recorded.
 from __future__ import annotations
 
 import hmac
-import json
 import socketserver
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 
+from providers import REGISTRY
+from providers.base import Provider
 from providers.errors import SmsqError
-from providers.models import StatusResult
+from providers.reports import ParsedReport
 from worker.engine import Engine
 from worker.reports import apply_reports
+from worker.settings import Settings
 
 log = structlog.get_logger("smsq.webhooks")
 StartResponse = Callable[..., Any]
@@ -49,7 +53,8 @@ class Receiver:
         if environ.get("REQUEST_METHOD") != "POST":
             return "405 Method Not Allowed", "text/plain", b"POST only"
         gateway = parts[1]
-        if gateway not in _PARSERS:
+        cls = REGISTRY.get(gateway)
+        if cls is None or not cls.reports:
             return "404 Not Found", "text/plain", b"not found"
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -59,74 +64,33 @@ class Receiver:
             return "413 Payload Too Large", "text/plain", b"too large"
         body = environ["wsgi.input"].read(length) if length else b""
         try:
-            results, reply = _PARSERS[gateway](self, body, str(environ.get("CONTENT_TYPE", "")))
+            results, reply = self._parse(gateway, cls, body,
+                                         str(environ.get("CONTENT_TYPE", "")))
         except SmsqError as exc:
             log.warning("report_rejected", gateway=gateway, error=exc.message)
             return "400 Bad Request", "text/plain", b"bad report"
         counts = apply_reports(self.engine, gateway, results)
         self.received += len(results)
         log.info("reports_applied", gateway=gateway, count=len(results), **counts)
-        return "200 OK", reply[0], reply[1]
+        return _status_line(reply.status), reply.content_type, reply.body
 
-    def _smsru(self, body: bytes, ctype: str) -> tuple[list[StatusResult], tuple[str, bytes]]:
-        from providers import smsru
-
-        form = _form(body, ctype)
-        if self.engine.cfg.smsru_callback_hash:
-            self._check_smsru_hash(form)
-        return smsru.parse_callback(form), ("text/plain", b"100")
-
-    def _check_smsru_hash(self, form: list[tuple[str, str]]) -> None:
-        from providers import smsru
-
-        api_ids = [a.credential("api_id") for a in _providers(self.engine, "smsru")]
-        if not any(smsru.verify_callback(a, form) for a in api_ids):
-            raise SmsqError("sms.ru callback hash mismatch")
-
-    def _gatum(self, body: bytes, ctype: str) -> tuple[list[StatusResult], tuple[str, bytes]]:
-        from providers import gatum
-
-        results, ack = gatum.parse_dlr(body)
-        return results, ("application/json", json.dumps(ack).encode())
-
-    def _smsc(self, body: bytes, ctype: str) -> tuple[list[StatusResult], tuple[str, bytes]]:
-        from providers import smsc
-
-        return smsc.parse_callback(dict(_form(body, ctype))), ("text/plain", b"OK")
+    def _parse(self, gateway: str, cls: type[Provider], body: bytes, ctype: str
+               ) -> ParsedReport:
+        """The gateway's own parser, after its signature check when settings ask for one."""
+        if _must_verify(self.engine.cfg, gateway):
+            accounts = [a for a in self.engine.cfg.accounts.values() if a.provider == gateway]
+            if not cls.verify_report(body, ctype, accounts):
+                raise SmsqError(f"{gateway} report signature mismatch")
+        return cls.parse_report(body, ctype)
 
 
-_PARSERS: dict[str, Callable[[Receiver, bytes, str],
-                             tuple[list[StatusResult], tuple[str, bytes]]]] = {
-    "smsru": Receiver._smsru, "gatum": Receiver._gatum, "smsc": Receiver._smsc}
+def _must_verify(cfg: Settings, gateway: str) -> bool:
+    """Reports are verified when the settings carry `<gateway>_callback_hash` and it is set."""
+    return bool(getattr(cfg, f"{gateway}_callback_hash", False))
 
 
-def _form(body: bytes, ctype: str) -> list[tuple[str, str]]:
-    if "multipart/form-data" in ctype:
-        return _multipart(body, ctype)
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError):
-        raise SmsqError("report body is not a form") from None
-
-
-def _multipart(body: bytes, ctype: str) -> list[tuple[str, str]]:
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n"
-                                              + body)
-    out = []
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
-            out.append((str(name), data.decode("utf-8", "replace")))
-    return out
-
-
-def _providers(engine: Engine, provider: str) -> list[Any]:
-    return [engine.provider(a) for a in engine.cfg.accounts.values() if a.provider == provider]
+def _status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
 
 
 class _QuietHandler(WSGIRequestHandler):
