@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from providers import phones
 from providers.base import Provider
+from providers.capabilities import BlackList, BulkSend, ServerGroups
 from providers.errors import ProviderAuthError
 from providers.gatum_codes import (
     NAME,
@@ -61,7 +62,7 @@ DEFAULT_TOKEN_LIFE = 3000.0  # when expires_at is missing (a third-party client 
 __all__ = ["Gatum", "parse_dlr"]
 
 
-class Gatum(GatumEndpoints, Provider):
+class Gatum(GatumEndpoints, Provider, BlackList, ServerGroups, BulkSend):
     """Gatum REST: cached two-step token, grouped array sends, status via sms-full-data."""
 
     name: ClassVar[str] = NAME

@@ -7,8 +7,12 @@ matches what gatum-rest-py 1.0.0 sends, and returns the reply's `data`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime, time
 from typing import Any
+
+from providers import phones
+from providers.capabilities import BulkReceipt
 
 
 def _without_none(**fields: Any) -> dict[str, Any]:
@@ -17,7 +21,10 @@ def _without_none(**fields: Any) -> dict[str, Any]:
 
 
 class GatumEndpoints:
-    """Typed wrappers around every Gatum REST endpoint except auth and send."""
+    """Typed wrappers around every Gatum REST endpoint except auth and send, and the
+    capabilities built on them (`BlackList`, `ServerGroups`, `BulkSend`)."""
+
+    group_upload_chunk: int = 500  # contacts per group-number-add request
 
     def call(self, method: str, path: str, payload: Any = None, *, auth: bool = True) -> Any:
         raise NotImplementedError
@@ -100,6 +107,36 @@ class GatumEndpoints:
 
     def black_list_delete(self, numbers: Sequence[int]) -> Any:
         return self.call("POST", "/v1/black-list-delete", {"numbers": list(numbers)})
+
+    # -- capabilities (providers.capabilities) ------------------------------------
+
+    def blacklisted(self, numbers: Sequence[str]) -> set[str]:
+        """BlackList: those of `numbers` that black-list-search finds."""
+        found = self.black_list_search([int(phones.digits(n)) for n in numbers])
+        listed = {str(x) for x in (found or {}).get("list", [])}
+        return {n for n in numbers if phones.digits(n) in listed}
+
+    def new_group(self, name: str) -> int:
+        """ServerGroups: a new group's id_group."""
+        return int(self.create_group(name)["id_group"])
+
+    def add_to_group(self, group_id: int,
+                     members: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """ServerGroups: one group-number-add of (phone, fields) pairs."""
+        self.group_number_add(group_id, [{"number": int(phones.digits(phone)), **fields}
+                                         for phone, fields in members])
+
+    def send_to_groups(self, sender: str, text: str, groups: Sequence[int], *,
+                       excluded: Sequence[int], start: datetime,
+                       window: tuple[time, time] | None) -> BulkReceipt:
+        """BulkSend: one send-bulk from `start`'s day, inside `window` when given."""
+        kwargs: dict[str, Any] = {"date_start": start.strftime("%Y-%m-%d")}
+        if window is not None:
+            kwargs.update(time_start=f"{window[0]:%H:%M}", time_stop=f"{window[1]:%H:%M}")
+        reply = self.send_bulk(sender, text, list(groups),
+                               id_group_excluded=list(excluded) or None, **kwargs)
+        details = (reply or {}).get("details", {}) if isinstance(reply, dict) else {}
+        return BulkReceipt(details.get("sentID"), details.get("count"))
 
     def logout(self) -> Any:
         """GET /v1/logout destroys the token server-side, so we forget it too."""

@@ -17,6 +17,7 @@ import structlog
 
 from providers import segments
 from providers.base import Provider
+from providers.capabilities import StopList
 from providers.errors import (
     GatewayUnavailable,
     OutcomeUnknown,
@@ -170,7 +171,7 @@ def parse_cost_reply(data: Any, messages: Sequence[OutgoingMessage]) -> CostQuot
 # -- the provider --------------------------------------------------------------------
 
 
-class SmsRu(SmsRuReports, Provider):
+class SmsRu(SmsRuReports, Provider, StopList):
     """One sms.ru account (`api_id`); every endpoint as a typed method."""
 
     name: ClassVar[str] = PROVIDER

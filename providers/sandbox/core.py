@@ -268,6 +268,7 @@ class GatewaySimulator:
     name: str = ""
     hosts: tuple[str, ...] = ()
     credentials: ClassVar[dict[str, str]] = {}
+    number_prefix: ClassVar[str] = "+7916"  # demo numbers in the gateway's own country
 
     def __init__(self, state: SandboxState) -> None:
         self.state = state

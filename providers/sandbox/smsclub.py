@@ -48,6 +48,7 @@ class SmsClubSim(GatewaySimulator):
     credentials = {"token": "sandbox-smsclub-token"}  # noqa: RUF012 - base declares it plain
     base_path = ""
     send_path = "/sms/send"
+    number_prefix = "+38097"  # a Ukrainian gateway
 
     def handle(self, req: SimRequest) -> SimResponse:
         if req.method != "POST":

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from providers import REGISTRY
+from providers.capabilities import BulkSend
 from providers.errors import ValidationError
 from worker.campaigns import report as campaign_report
 from worker.campaigns.importer import ImportJob, ImportResult
@@ -116,8 +117,8 @@ def create(engine: Engine | None = None, *, text: Any, progress: ProgressFn | No
             and segment_count(text) > opts["max_segments"]:
         raise ValidationError(f"text takes {segment_count(text)} SMS segments; the gateway "
                               f"allows {opts['max_segments']}", field="text")
-    if kw.get("gatum_group") is not None and \
-            eng.cfg.account(opts["chain"][0]).provider != "gatum":
+    if kw.get("gatum_group") is not None and not issubclass(
+            REGISTRY[eng.cfg.account(opts["chain"][0]).provider], BulkSend):
         raise ValidationError("a Gatum group campaign needs a Gatum account", field="account")
     source, aud = _audience(eng, kw, template)
     cid = campaign_id or new_id()

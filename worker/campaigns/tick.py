@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
 from providers import REGISTRY
+from providers.capabilities import BulkSend
 from providers.errors import SmsqError
 from worker.campaigns.schedule import ANY_ZONE, parse_window
 from worker.campaigns.store import ACTIVE, CampaignStore, ckey, wait_key
@@ -182,26 +182,26 @@ def cancel_pending(engine: Engine, store: CampaignStore, cid: str, chunk: int = 
 
 
 def _send_bulk(engine: Engine, store: CampaignStore, cid: str, data: dict[str, str]) -> None:
-    """A Gatum server-side group: one send-bulk call, exactly once (start_due's guard)."""
+    """Server-side groups: one bulk send, exactly once (start_due's guard)."""
     provider = engine.provider(data["acc"])
+    if not isinstance(provider, BulkSend):
+        store.set_status(cid, ["running"], "failed",
+                         f"account {data['acc']} cannot send to server-side groups")
+        return
     window = parse_window(data.get("window"))
-    start = datetime.fromtimestamp(float(data.get("start") or engine.clock()), UTC)
-    kwargs: dict[str, Any] = {"date_start": start.strftime("%Y-%m-%d")}
-    if window is not None:
-        kwargs.update(time_start=f"{window.start:%H:%M}", time_stop=f"{window.end:%H:%M}")
     excluded = [int(x) for x in data.get("gatum_exclude", "").split(",") if x]
     try:
-        reply = provider.send_bulk(  # type: ignore[attr-defined]
+        receipt = provider.send_to_groups(
             data.get("sender") or provider.account.options.get("sender") or "SMS",
             data["text"], [int(x) for x in data["gatum_group"].split(",")],
-            id_group_excluded=excluded or None, **kwargs)
+            excluded=excluded, window=None if window is None else (window.start, window.end),
+            start=datetime.fromtimestamp(float(data.get("start") or engine.clock()), UTC))
     except (SmsqError, Throttled) as exc:
         store.set_status(cid, ["running"], "failed", f"Gatum send-bulk failed: {exc}")
         log.warning("campaign_bulk_failed", campaign=cid, error=type(exc).__name__)
         return
-    details = (reply or {}).get("details", {}) if isinstance(reply, dict) else {}
-    store.update(cid, gatum_sent_id=details.get("sentID"), gatum_count=details.get("count"))
+    store.update(cid, gatum_sent_id=receipt.sent_id, gatum_count=receipt.count)
     store.set_status(cid, ["running"], "completed",
-                     f"handed to Gatum send-bulk (sentID {details.get('sentID')}, "
-                     f"{details.get('count')} recipient(s))")
-    log.info("campaign_bulk_sent", campaign=cid, count=details.get("count"))
+                     f"handed to Gatum send-bulk (sentID {receipt.sent_id}, "
+                     f"{receipt.count} recipient(s))")
+    log.info("campaign_bulk_sent", campaign=cid, count=receipt.count)

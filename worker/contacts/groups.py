@@ -20,6 +20,7 @@ import redis
 
 from providers import phones
 from providers.base import Provider
+from providers.capabilities import ServerGroups
 from providers.errors import ValidationError
 from worker.contacts.audience import Row
 from worker.ledger.store import P
@@ -27,7 +28,6 @@ from worker.ledger.store import P
 GROUPS = P + "groups"
 FIELDS = ("name", "surname", "birth_date", "notes")
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-GATUM_CHUNK = 500
 
 
 def gkey(name: str) -> str:
@@ -148,20 +148,22 @@ class Groups:
             yield Row(i, phone.decode(), {"phone": phone.decode(), **values})
 
     def sync_gatum(self, name: str, provider: Provider) -> dict[str, Any]:
-        """Create (once) the Gatum group and upload every contact; returns its id and count."""
+        """Create (once) the server-side group and upload every contact; its id and count."""
         self.require(name)
+        if not isinstance(provider, ServerGroups):
+            raise ValidationError(f"account {provider.account.name!r} keeps no groups at "
+                                  "the gateway", field="account")
         meta = f"{P}gm:{name}"
         gid = self.r.hget(meta, "gatum_id")
         if gid is None:
-            made = provider.create_group(f"smsq-{name}")  # type: ignore[attr-defined]
-            gid = str(made["id_group"]).encode()
+            gid = str(provider.new_group(f"smsq-{name}")).encode()
             self.r.hset(meta, mapping={"gatum_id": gid, "gatum_account": provider.account.name})
         sent, batch = 0, []
         for phone, data in self.r.hscan_iter(gkey(name), count=2000):
-            batch.append({"number": int(phones.digits(phone.decode())), **json.loads(data)})
-            if len(batch) >= GATUM_CHUNK:
-                provider.group_number_add(int(gid), batch)  # type: ignore[attr-defined]
+            batch.append((phone.decode(), json.loads(data)))
+            if len(batch) >= provider.group_upload_chunk:
+                provider.add_to_group(int(gid), batch)
                 sent, batch = sent + len(batch), []
         if batch:
-            provider.group_number_add(int(gid), batch)  # type: ignore[attr-defined]
+            provider.add_to_group(int(gid), batch)
         return {"gatum_id": int(gid), "uploaded": sent + len(batch)}

@@ -1,9 +1,9 @@
-"""Suppression: the local opt-out list, plus sms.ru's stop list and Gatum's black list.
+"""Suppression: the local opt-out list, plus the gateway's own list where it has one.
 
 The local list is a Redis set of E.164 numbers (`smsq:suppress`) with a note
 per number (`smsq:suppress:notes`). Campaigns check it, and the gateway's own
-list when sending through sms.ru or Gatum, at release time, so an opt-out
-recorded after a campaign was scheduled still holds. A gateway list that
+list where the provider has one (`StopList`, `BlackList`), at release time, so
+an opt-out recorded after a campaign was scheduled still holds. A gateway list that
 cannot be read stops the release (fail closed) rather than risk a send.
 """
 
@@ -17,6 +17,7 @@ import redis
 
 from providers import phones
 from providers.base import Provider
+from providers.capabilities import BlackList, StopList
 from providers.errors import ValidationError
 from worker.ledger.store import P
 
@@ -75,27 +76,25 @@ class Suppression:
         return {n for n, hit in zip(numbers, flags, strict=True) if hit}
 
     def at_gateway(self, provider: Provider, numbers: Sequence[str]) -> set[str]:
-        """Numbers on the gateway's own list (sms.ru stop list, Gatum black list)."""
+        """Numbers on the gateway's own list (a `StopList` or a `BlackList`), if it has one."""
         if not numbers:
             return set()
-        if provider.name == "smsru":
-            return self._smsru(provider) & set(numbers)
-        if provider.name == "gatum":
-            found = provider.black_list_search(  # type: ignore[attr-defined]
-                [int(phones.digits(n)) for n in numbers])
-            listed = {str(x) for x in (found or {}).get("list", [])}
-            return {n for n in numbers if phones.digits(n) in listed}
+        if isinstance(provider, StopList):
+            return self._stoplist(provider.account.name, provider) & set(numbers)
+        if isinstance(provider, BlackList):
+            return provider.blacklisted(numbers)
         return set()
 
-    def _smsru(self, provider: Provider) -> set[str]:
-        cached = self._stoplists.get(provider.account.name)
+    def _stoplist(self, account: str, provider: StopList) -> set[str]:
+        """The whole stop list, normalised, cached per account for STOPLIST_TTL seconds."""
+        cached = self._stoplists.get(account)
         if cached is not None and time.monotonic() - cached[0] < STOPLIST_TTL:
             return cached[1]
         listed: set[str] = set()
-        for raw in provider.stoplist():  # type: ignore[attr-defined]
+        for raw in provider.stoplist():
             try:
                 listed.add(phones.normalize(raw, self.region))
             except ValidationError:
                 continue
-        self._stoplists[provider.account.name] = (time.monotonic(), listed)
+        self._stoplists[account] = (time.monotonic(), listed)
         return listed

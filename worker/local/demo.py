@@ -18,13 +18,14 @@ from collections import Counter
 from typing import Any
 
 from providers import REGISTRY
+from providers.sandbox import simulator_class
 
 FINAL = {"delivered", "undelivered", "expired", "rejected", "failed", "cancelled", "unknown"}
 STATUSES = ["delivered", "undelivered", "expired", "rejected", "failed", "unknown", "pending"]
 
 
 def _numbers(gateway: str, n: int, rng: random.Random) -> list[str]:
-    prefix = "+38097" if gateway == "smsclub" else "+7916"
+    prefix = simulator_class(gateway).number_prefix
     width = 7
     out = []
     for i in range(n):
@@ -79,14 +80,14 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 def watch(ids: dict[str, list[str]], timeout: float, out: Any) -> dict[str, Counter[str]]:
     deadline = time.monotonic() + timeout
-    tty = out.isatty()
+    tty, drawn = out.isatty(), False
     while True:
         counts = _counts(ids)
         lines = [f"  {g:<8} {_bar(len(ids[g]) - c['pending'], len(ids[g]))}"
                  for g, c in counts.items()]
         if tty:
-            out.write(f"\x1b[{len(lines)}A" if getattr(watch, "drawn", False) else "")
-            watch.drawn = True  # type: ignore[attr-defined]
+            out.write(f"\x1b[{len(lines)}A" if drawn else "")
+            drawn = True
         out.write("\n".join(lines) + "\n")
         out.flush()
         if all(c["pending"] == 0 for c in counts.values()) or time.monotonic() > deadline:

@@ -56,9 +56,7 @@ class Stack:
             self.redis.start()
             self.redis_url = self.redis.url
         self.server.start()
-        self.sandbox.state.configure({"callbacks": {
-            "gatum": [self.webhook_url("gatum")], "smsc": [self.webhook_url("smsc")],
-            "smsru": [self.webhook_url("smsru")]}})
+        self.point_reports()
         for i in range(workers):
             self.start_worker(f"worker{i}", concurrency=concurrency)
         if beat:
@@ -116,6 +114,11 @@ class Stack:
     def webhook_url(self, gateway: str) -> str:
         return f"http://127.0.0.1:{self.webhook_port}/{self.token}/{gateway}"
 
+    def point_reports(self) -> None:
+        """Every simulated gateway that pushes reports posts them to our receiver."""
+        self.sandbox.state.configure({"callbacks": {
+            gw: [self.webhook_url(gw)] for gw in self.sandbox.sims if REGISTRY[gw].reports}})
+
     # -- processes -----------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -148,8 +151,7 @@ class Stack:
                 return proc
             self.stop_process("receiver")
             self.webhook_port = free_port()
-            self.sandbox.state.configure({"callbacks": {
-                gw: [self.webhook_url(gw)] for gw in ("gatum", "smsc", "smsru")}})
+            self.point_reports()
         raise RuntimeError(f"the receiver did not start (see {self.dir}/receiver.log)")
 
     def _wait_http(self, url: str, proc: subprocess.Popen[bytes],
