@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
 from worker.cli import campaign, contacts, ops
 from worker.cli.output import Handler, emit
+from worker.local import sandbox_cmd
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -94,30 +94,6 @@ def cmd_providers(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from providers.sandbox import Sandbox
-    from providers.sandbox.server import SandboxServer
-
-    server = SandboxServer(Sandbox(queued_for=args.queued_for, final_after=args.final_after),
-                           host=args.host, port=args.port).start()
-    env = server.sandbox.env()
-    if args.env_file:
-        with open(args.env_file, "w", encoding="utf-8") as fh:
-            fh.write("".join(f"export {k}={v}\n" for k, v in env.items()))
-    emit(args, {"hosts": server.urls(), "control": server.control_url, "env": env},
-         "smsq sandbox serving:\n" + "\n".join(f"  {h:<11} {u}" for h, u in
-                                               server.urls().items())
-         + f"\n  control     {server.control_url}\n\nPoint smsq at it with:\n"
-         + "\n".join(f"export {k}={v}" for k, v in env.items()))
-    sys.stdout.flush()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-    return 0
-
-
 def cmd_webhooks(args: argparse.Namespace) -> int:
     from providers import REGISTRY
     from worker.engine import Engine
@@ -173,12 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("balance", cmd_balance, "ask each configured account's gateway for its balance")
     p.add_argument("--account")
     add("providers", cmd_providers, "list gateways, configured accounts and their settings")
-    p = add("sandbox", cmd_sandbox, "serve all five gateway simulators on loopback")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="first port (0 = free ports)")
-    p.add_argument("--queued-for", type=float, default=0.5)
-    p.add_argument("--final-after", type=float, default=3.0)
-    p.add_argument("--env-file", help="also write the export lines to this file")
+    sandbox_cmd.register(add)
     p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8088)

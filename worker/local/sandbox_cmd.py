@@ -1,0 +1,46 @@
+"""`smsq sandbox`: serve every gateway simulator on loopback until interrupted.
+
+Lives in worker/local because it is the CLI's only door to `providers.sandbox`
+(the one room allowed through it); `worker.cli.main` registers it like any group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from worker.cli.output import Add, emit
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from providers.sandbox import Sandbox
+    from providers.sandbox.server import SandboxServer
+
+    server = SandboxServer(Sandbox(queued_for=args.queued_for, final_after=args.final_after),
+                           host=args.host, port=args.port).start()
+    env = server.sandbox.env()
+    if args.env_file:
+        with open(args.env_file, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"export {k}={v}\n" for k, v in env.items()))
+    emit(args, {"hosts": server.urls(), "control": server.control_url, "env": env},
+         "smsq sandbox serving:\n" + "\n".join(f"  {h:<11} {u}" for h, u in
+                                               server.urls().items())
+         + f"\n  control     {server.control_url}\n\nPoint smsq at it with:\n"
+         + "\n".join(f"export {k}={v}" for k, v in env.items()))
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def register(add: Add) -> None:
+    p = add("sandbox", cmd_sandbox, "serve all five gateway simulators on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="first port (0 = free ports)")
+    p.add_argument("--queued-for", type=float, default=0.5)
+    p.add_argument("--final-after", type=float, default=3.0)
+    p.add_argument("--env-file", help="also write the export lines to this file")
