@@ -13,6 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from providers.base import DEFAULT_TIMEOUT, Provider, Throttle
+from providers.errors import ConfigurationError
 from providers.models import AccountConfig
 
 _MODULES: dict[str, str] = {
@@ -44,8 +45,42 @@ class _Registry(Mapping[str, type[Provider]]):
     def __len__(self) -> int:
         return len(self._paths)
 
+    def add(self, name: str, target: str | type[Provider]) -> None:
+        if name in self._paths:
+            raise ConfigurationError(f"gateway {name!r} is already registered")
+        if isinstance(target, str):
+            if target.count(":") != 1:
+                raise ConfigurationError(f"gateway {name!r}: {target!r} is not 'module:Class'")
+            self._paths[name] = target
+            return
+        if getattr(target, "name", None) != name:
+            raise ConfigurationError(f"gateway {name!r}: class is named "
+                                     f"{getattr(target, 'name', None)!r}")
+        self._paths[name] = f"{target.__module__}:{target.__qualname__}"
+        self._loaded[name] = target
 
-REGISTRY: Mapping[str, type[Provider]] = _Registry(_MODULES)
+    def remove(self, name: str) -> None:
+        self._paths.pop(name, None)
+        self._loaded.pop(name, None)
+
+
+_REGISTRY = _Registry(_MODULES)
+REGISTRY: Mapping[str, type[Provider]] = _REGISTRY
+
+
+def register(name: str, target: str | type[Provider]) -> None:
+    """Add a gateway: its class, or "module:Class" imported on first use.
+
+    The five built-in gateways are the lines in `_MODULES`; this is for a gateway
+    shipped elsewhere (or a test's throwaway one). Settings and the receiver
+    find it through REGISTRY like any other.
+    """
+    _REGISTRY.add(name, target)
+
+
+def unregister(name: str) -> None:
+    """Forget a gateway added with `register` (a no-op for an unknown name)."""
+    _REGISTRY.remove(name)
 
 
 def build_session(pool_size: int = 16) -> requests.Session:
@@ -69,4 +104,5 @@ def build_provider(
     return cls(session or build_session(), account, throttle=throttle, timeout=timeout)
 
 
-__all__ = ["REGISTRY", "AccountConfig", "Provider", "build_provider", "build_session"]
+__all__ = ["REGISTRY", "AccountConfig", "Provider", "build_provider", "build_session",
+           "register", "unregister"]

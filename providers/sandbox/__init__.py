@@ -30,6 +30,17 @@ SIMULATORS: dict[str, str] = {
 }
 
 
+def register_simulator(name: str, target: str) -> None:
+    """Add a simulator ("module:Class") for a gateway added with `providers.register`."""
+    if name in SIMULATORS:
+        raise ValueError(f"a simulator for {name!r} is already registered")
+    SIMULATORS[name] = target
+
+
+def unregister_simulator(name: str) -> None:
+    SIMULATORS.pop(name, None)
+
+
 def simulator_class(name: str) -> type[GatewaySimulator]:
     module_name, _, attr = SIMULATORS[name].partition(":")
     cls: type[GatewaySimulator] = getattr(importlib.import_module(module_name), attr)
