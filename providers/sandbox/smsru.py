@@ -12,7 +12,6 @@ and expire ("402") after 300 s.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -20,87 +19,29 @@ from urllib.parse import urlencode
 
 from providers import segments
 from providers.sandbox.core import GatewaySimulator, SimMessage, SimRequest, SimResponse
+from providers.sandbox.smsru_account import AccountRoutes
+from providers.sandbox.smsru_wire import (
+    API_ID,
+    KEYED,
+    MAX_RECIPIENTS,
+    MAX_SEGMENTS,
+    PRICE,
+    STAGE_CODES,
+    TEXTS,
+    Body,
+    Refusal,
+    error_body,
+    national,
+    normalize,
+    ok,
+    plain,
+)
 
-API_ID = "sandbox-smsru-api-id"
-PRICE = Decimal("0.50")  # per segment
-MAX_RECIPIENTS, MAX_SEGMENTS = 100, 8
-CALL_PHONE = "78005008275"
-CONFIRM_AFTER, CHECK_EXPIRES = 5.0, 300.0
-STAGE_CODES = {"queued": 100, "sent": 102, "delivered": 103, "expired": 104,
-               "undelivered": 106, "rejected": 108, "failed": 150}
-TEXTS = {
-    -1: "Сообщение не найдено", 100: "Сообщение находится в нашей очереди",
-    102: "Сообщение отправлено (в пути)", 103: "Сообщение доставлено",
-    104: "Не может быть доставлено: время жизни истекло",
-    106: "Не может быть доставлено: сбой в телефоне", 108: "Не может быть доставлено: отклонено",
-    150: "Не может быть доставлено: не найден маршрут на данный номер",
-    200: "Неправильный api_id", 201: "Не хватает средств на лицевом счету",
-    202: "Неправильно указан номер получателя", 203: "Нет текста сообщения",
-    204: "Имя отправителя не согласовано с администрацией",
-    205: "Сообщение слишком длинное (превышает 8 СМС)",
-    206: "Будет превышен или уже превышен дневной лимит на отправку сообщений",
-    207: "На этот номер (или один из номеров) нельзя отправлять сообщения",
-    208: "Параметр time указан неправильно", 209: "Вы добавили этот номер в стоп-лист",
-    211: "Метод не найден", 213: "Указано более 100 номеров в списке получателей",
-    901: "Callback: URL неверный (не начинается на http://)",
-    902: "Callback: Обработчик не найден (возможно был удален ранее)",
-}
-CHECK_TEXTS = {"400": "Авторизация по звонку: номер пока не подтвержден",
-               "401": "Авторизация по звонку: номер подтвержден",
-               "402": "Авторизация по звонку: истекло время ожидания"}
-_KEYED = re.compile(r"(?:to|multi)\[(.*)\]")
-
-Body = dict[str, Any]
+__all__ = ["API_ID", "SmsRuSim", "normalize"]
 
 
-class Refusal(Exception):
-    """A request-level sms.ru error; the handler answers it as the ERROR envelope."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def error_body(code: int) -> Body:
-    return {"status": "ERROR", "status_code": code, "status_text": TEXTS.get(code, "Ошибка")}
-
-
-def ok(**fields: Any) -> Body:
-    return {"status": "OK", "status_code": 100, **fields}
-
-
-def normalize(raw: str) -> str | None:
-    """9161234567, 89161234567, +79161234567 -> 79161234567; None when not a number."""
-    d = re.sub(r"\D", "", raw)
-    if len(d) == 10:
-        return "7" + d
-    if len(d) == 11 and d[0] == "8":
-        return "7" + d[1:]
-    return d if 11 <= len(d) <= 15 else None
-
-
-def national(phone: str) -> str:
-    """Stop-list keys are shown as 10 national digits for Russian numbers."""
-    return phone[1:] if len(phone) == 11 and phone.startswith("7") else phone
-
-
-def plain(body: Body) -> str:
-    """The line format of replies without json=1 (providers.md §1.3)."""
-    lines = [str(body.get("status_code"))]
-    if body.get("status") != "OK":
-        return lines[0]
-    if "total_cost" in body:
-        return "\n".join([*lines, str(body["total_cost"]), str(body["total_sms"])])
-    for item in (body.get("sms") or {}).values():
-        lines.append(str(item.get("sms_id") or item.get("status_code")))
-    for key, value in body.items():
-        if key not in ("status", "status_code", "sms") and not isinstance(value, list | dict):
-            lines.append(f"{key}={value}")
-    return "\n".join(lines)
-
-
-class SmsRuSim(GatewaySimulator):
-    """sms.ru's HTTP API over the shared sandbox state."""
+class SmsRuSim(AccountRoutes, GatewaySimulator):
+    """sms.ru's HTTP API over the shared sandbox state (account endpoints: AccountRoutes)."""
 
     name = "smsru"
     hosts = ("smsru",)
@@ -136,7 +77,7 @@ class SmsRuSim(GatewaySimulator):
 
     def recipients(self, req: SimRequest, params: dict[str, str]) -> list[tuple[str, str]]:
         """(raw number, text) pairs from `to[..]`/`multi[..]`, or `to` with `msg`/`text`."""
-        keyed = [(m.group(1), v) for k, v in req.items() if (m := _KEYED.fullmatch(k))]
+        keyed = [(m.group(1), v) for k, v in req.items() if (m := KEYED.fullmatch(k))]
         if keyed:
             return keyed
         text = params.get("msg", params.get("text", ""))
@@ -228,79 +169,6 @@ class SmsRuSim(GatewaySimulator):
     def code_of(self, msg: SimMessage) -> int:
         """Test messages never leave the queue; others follow the shared timeline."""
         return 100 if msg.meta.get("test") else STAGE_CODES.get(self.state.stage(msg), 107)
-
-    # -- account -----------------------------------------------------------------
-
-    def my(self, req: SimRequest, params: dict[str, str]) -> Body:
-        data, what = self.data(), req.path.rstrip("/").rsplit("/", 1)[-1]
-        if what == "balance":
-            return ok(balance=float(data["balance"]))
-        if what == "senders":
-            return ok(senders=list(data["senders"]))
-        if what == "free":
-            return ok(total_free=data["total_free"], used_today=None)
-        with self.state.lock:
-            today = int(self.state.clock() // 86400)
-            used = sum(1 for m in self.state.messages if m.gateway == self.name
-                       and int(m.time // 86400) == today and not m.meta.get("test"))
-        return ok(total_limit=data["total_limit"], used_today=used)
-
-    def stoplist(self, req: SimRequest, params: dict[str, str]) -> Body:
-        stoplist: dict[str, str] = self.data()["stoplist"]
-        action = req.path.rstrip("/").rsplit("/", 1)[-1]
-        if action == "get":
-            with self.state.lock:
-                return ok(stoplist=dict(stoplist))
-        phone = normalize(params.get("stoplist_phone", ""))
-        if phone is None:
-            raise Refusal(202)
-        with self.state.lock:
-            if action == "add":
-                stoplist[national(phone)] = params.get("stoplist_text", "")
-            else:
-                stoplist.pop(national(phone), None)
-        return ok()
-
-    def callback(self, req: SimRequest, params: dict[str, str]) -> Body:
-        action, url = req.path.rstrip("/").rsplit("/", 1)[-1], params.get("url", "")
-        with self.state.lock:
-            urls = self.state.callbacks.setdefault(self.name, [])
-            if action == "add":
-                if not url.startswith(("http://", "https://")):
-                    raise Refusal(901)
-                if url not in urls:
-                    urls.append(url)
-            elif action == "del":
-                if url not in urls:
-                    raise Refusal(902)
-                urls.remove(url)
-            return ok(callback=list(urls))
-
-    def callcheck(self, req: SimRequest, params: dict[str, str]) -> Body:
-        checks: dict[str, tuple[str, float]] = self.data()["checks"]
-        if req.path.rstrip("/").endswith("/add"):
-            phone = normalize(params.get("phone", ""))
-            if phone is None:
-                raise Refusal(202)
-            n = self.state.next_id(self.name + "-check", start=201737)
-            check_id = f"{n}-{542 + n % 100}"
-            with self.state.lock:
-                checks[check_id] = (phone, self.state.clock())
-            pretty = "+7 (800) 500-8275"
-            html = f'&lt;a href="callto:{CALL_PHONE}"&gt;{pretty}&lt;\\a&gt;'
-            return ok(check_id=check_id, call_phone=CALL_PHONE, call_phone_pretty=pretty,
-                      call_phone_html=html)
-        entry = checks.get(params.get("check_id", ""))
-        if entry is None:
-            return error_body(-1)
-        phone, created = entry
-        age = self.state.clock() - created
-        code = ("402" if age >= CHECK_EXPIRES else "400") if phone.endswith("0000") \
-            else ("401" if age >= CONFIRM_AFTER else "400")
-        return ok(check_status=code, check_status_text=CHECK_TEXTS[code])
-
-    def auth(self, req: SimRequest, params: dict[str, str]) -> Body:
-        return ok()
 
     # -- delivery reports --------------------------------------------------------
 
