@@ -1,7 +1,11 @@
 """Gateway clients: one module per gateway, the registry, and the one session builder.
 
 Adding a gateway = one module here, one simulator in `providers/sandbox/`, one
-line in `_MODULES`, its settings in `deploy/env.example` and a quirks test.
+line in `_MODULES` (and one in the sandbox's `SIMULATORS`), its settings in
+`deploy/env.example` and a quirks test. A gateway that pushes delivery reports
+sets `reports = True` and parses them in `parse_report`; optional features
+(stop list, black list, server-side groups, bulk send) are the interfaces in
+`providers.capabilities`. Nothing in worker/ changes.
 """
 
 from __future__ import annotations
