@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import socketserver
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import redis
 import structlog
 
 from providers.errors import SmsqError
 from providers.models import StatusResult
 from worker.engine import Engine
+from worker.ledger.errors import LedgerUnavailable
+from worker.ops.bodies import BodyRefused, read_body
 from worker.reports import apply_reports
 
 log = structlog.get_logger("smsq.webhooks")
@@ -40,6 +44,22 @@ class Receiver:
         return [body]
 
     def handle(self, environ: dict[str, Any]) -> tuple[str, str, bytes]:
+        """Status, content type and body for one request: never a 500, never a traceback.
+        Bad input is a 400 naming the problem; Redis down (or any failure after the body
+        was understood) is a 503, which every gateway retries."""
+        try:
+            return self._handle(environ)
+        except BodyRefused as exc:
+            log.warning("report_refused", error=exc.message)
+            return exc.status, "text/plain", exc.message.encode()
+        except (redis.ConnectionError, redis.TimeoutError, LedgerUnavailable) as exc:
+            log.warning("report_deferred", error=type(exc).__name__)
+            return "503 Service Unavailable", "text/plain", b"storage unavailable, retry"
+        except Exception as exc:  # a bug must not drop a report: the gateway retries
+            log.error("report_failed", error=type(exc).__name__)
+            return "503 Service Unavailable", "text/plain", b"internal error, retry"
+
+    def _handle(self, environ: dict[str, Any]) -> tuple[str, str, bytes]:
         parts = [p for p in str(environ.get("PATH_INFO", "")).split("/") if p]
         if parts == ["healthz"]:
             return "200 OK", "text/plain", b"ok"
@@ -51,18 +71,13 @@ class Receiver:
         gateway = parts[1]
         if gateway not in _PARSERS:
             return "404 Not Found", "text/plain", b"not found"
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return "400 Bad Request", "text/plain", b"bad content-length"
-        if length > self.max_body or length < 0:
-            return "413 Payload Too Large", "text/plain", b"too large"
-        body = environ["wsgi.input"].read(length) if length else b""
+        body = read_body(environ, self.max_body)
         try:
             results, reply = _PARSERS[gateway](self, body, str(environ.get("CONTENT_TYPE", "")))
-        except SmsqError as exc:
-            log.warning("report_rejected", gateway=gateway, error=exc.message)
-            return "400 Bad Request", "text/plain", b"bad report"
+        except (SmsqError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            problem = exc.message if isinstance(exc, SmsqError) else type(exc).__name__
+            log.warning("report_rejected", gateway=gateway, error=problem)
+            return "400 Bad Request", "text/plain", f"bad report: {problem}".encode()
         counts = apply_reports(self.engine, gateway, results)
         self.received += len(results)
         log.info("reports_applied", gateway=gateway, count=len(results), **counts)
@@ -109,20 +124,36 @@ def _form(body: bytes, ctype: str) -> list[tuple[str, str]]:
         raise SmsqError("report body is not a form") from None
 
 
-def _multipart(body: bytes, ctype: str) -> list[tuple[str, str]]:
-    from email.parser import BytesParser
-    from email.policy import HTTP
+MAX_PARTS = 200
 
-    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n"
-                                              + body)
+
+def _multipart(body: bytes, ctype: str) -> list[tuple[str, str]]:
+    """Flat multipart/form-data: one pass over the body, nested multiparts refused (a
+    report is a few text fields; recursion would let a body choose our stack depth)."""
+    boundary = _boundary(ctype)
+    chunks = body.split(b"--" + boundary)
+    if len(chunks) < 3 or len(chunks) > MAX_PARTS + 2:
+        raise SmsqError(f"multipart body needs 1-{MAX_PARTS} parts and a closing boundary")
     out = []
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
-            out.append((str(name), data.decode("utf-8", "replace")))
+    for chunk in chunks[1:-1]:
+        head, sep, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            raise SmsqError("multipart part without headers")
+        headers = head.decode("latin-1")
+        if re.search(r"content-type:\s*multipart", headers, flags=re.IGNORECASE):
+            raise SmsqError("nested multipart is not a report")
+        found = re.search(r'content-disposition:[^\n]*;\s*name="?([^";\r\n]*)', headers,
+                          flags=re.IGNORECASE)
+        if found and found.group(1):
+            out.append((found.group(1), data.removesuffix(b"\r\n").decode("utf-8", "replace")))
     return out
+
+
+def _boundary(ctype: str) -> bytes:
+    found = re.search(r'boundary="?([^";]{1,70})', ctype, flags=re.IGNORECASE)
+    if not found:
+        raise SmsqError("multipart body without a boundary")
+    return found.group(1).strip().encode("latin-1", "replace")
 
 
 def _providers(engine: Engine, provider: str) -> list[Any]:
