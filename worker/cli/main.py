@@ -7,13 +7,14 @@ line naming the problem and exit 2 (bad input) or 1 (anything else).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
-from worker.cli import campaign, contacts, ops
+from worker.cli import campaign, contacts, failures, ops
 from worker.cli.output import Handler, emit
 
 
@@ -22,16 +23,28 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     recipients = [r for chunk in args.to for r in chunk.split(",") if r.strip()]
     if args.file:
-        recipients += [line.strip() for line in open(args.file, encoding="utf-8")
-                       if line.strip()]
-    result = api.submit(recipients, args.text, account=args.account, route=args.route,
-                        sender=args.sender, idempotency_key=args.idempotency_key,
-                        job_id=args.job_id)
+        with open(args.file, encoding="utf-8", errors="replace") as fh:
+            recipients += [line.strip() for line in fh if line.strip()]
+    try:
+        result = api.submit(recipients, args.text, account=args.account, route=args.route,
+                            sender=args.sender, idempotency_key=args.idempotency_key,
+                            job_id=args.job_id)
+    except ValidationError as exc:
+        raise _as_typed(exc, recipients) from None
     emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate},
          f"job {result.job_id}: {len(result.ids)} message(s) queued"
          + (" (already submitted with this idempotency key)" if result.duplicate else "")
          + "\n" + "\n".join(result.ids))
     return 0
+
+
+def _as_typed(exc: ValidationError, recipients: list[str]) -> ValidationError:
+    """The user typed the number: show it as typed (logs and Redis keep it masked)."""
+    found = re.search(r"\(recipient #(\d+)\)$", exc.message)
+    if found is None or not 0 < int(found.group(1)) <= len(recipients):
+        return exc
+    typed = recipients[int(found.group(1)) - 1]
+    return ValidationError(f"{exc.message}: you typed {typed[:40]!r}", field=exc.field)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -98,8 +111,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from providers.sandbox import Sandbox
     from providers.sandbox.server import SandboxServer
 
-    server = SandboxServer(Sandbox(queued_for=args.queued_for, final_after=args.final_after),
-                           host=args.host, port=args.port).start()
+    sandbox = Sandbox(queued_for=args.queued_for, final_after=args.final_after)
+    if args.port:
+        _check_ports(args.host, args.port, len(sandbox.apps()) + 1)
+    server = SandboxServer(sandbox, host=args.host, port=args.port).start()
     env = server.sandbox.env()
     if args.env_file:
         with open(args.env_file, "w", encoding="utf-8") as fh:
@@ -128,13 +143,40 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     if not engine.cfg.webhook_token:
         raise ValidationError("SMSQ_WEBHOOK_TOKEN is not set", field="SMSQ_WEBHOOK_TOKEN")
     server = serve(engine, args.host, args.port)
-    print(f"smsq webhooks on http://{args.host}:{args.port}/<token>/{{smsru,gatum,smsc}}",
-          flush=True)
+    print(f"smsq webhooks on http://{args.host}:{server.server_port}/<token>/"
+          "{smsru,gatum,smsc}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _check_ports(host: str, first: int, count: int) -> None:
+    """Every port the sandbox will take, free now: else one error naming the taken one."""
+    import socket
+
+    if first + count - 1 > 65535:
+        raise ValidationError(f"--port {first}: the sandbox needs {count} ports from it, "
+                              "past 65535", field="port")
+    for port in range(first, first + count):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise SmsqError(f"port {port} on {host} is not free ({exc.strerror}); "
+                                "choose another --port or 0") from None
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 meaning any free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -174,13 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("providers", cmd_providers, "list gateways, configured accounts and their settings")
     p = add("sandbox", cmd_sandbox, "serve all five gateway simulators on loopback")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="first port (0 = free ports)")
+    p.add_argument("--port", type=port_number, default=0, help="first port (0 = free ports)")
     p.add_argument("--queued-for", type=float, default=0.5)
     p.add_argument("--final-after", type=float, default=3.0)
     p.add_argument("--env-file", help="also write the export lines to this file")
     p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8088)
+    p.add_argument("--port", type=port_number, default=8088, help="0 = a free port")
     p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
     p.add_argument("--messages", type=int, default=2500)
     for group in (ops, campaign, contacts):
@@ -189,15 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
-    except ValidationError as exc:
-        print(f"smsq: error: {exc}", file=sys.stderr)
-        return 2
-    except SmsqError as exc:
-        print(f"smsq: error: {exc}", file=sys.stderr)
-        return 1
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    return failures.run(args.handler, args)
 
 
 if __name__ == "__main__":
