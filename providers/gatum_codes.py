@@ -8,6 +8,7 @@ HTTP. The send reply shape smsq relies on is described in `providers/gatum.py`.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -216,8 +217,26 @@ def parse_rows(data: Any, text: str | None = None) -> list[StatusResult]:
     return [r for r in map(parse_row, rows) if r is not None]
 
 
+MAX_DLR_DEPTH = 16  # a DLR is an array of flat objects: 2 levels
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_OPEN_CLOSE = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes) -> int:
+    """How deep a JSON text nests, without parsing it (so no recursion, linear time)."""
+    depth = deepest = 0
+    for mark in _JSON_OPEN_CLOSE.findall(_JSON_STRING.sub(b"", body)):
+        depth = depth + 1 if mark in b"[{" else depth - 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse_dlr(body: bytes) -> tuple[list[StatusResult], list[str]]:
     """A DLR webhook body -> (results, id_state strings to answer with as the ack)."""
+    depth = json_depth(body)
+    if depth > MAX_DLR_DEPTH:
+        raise MalformedResponse(f"DLR JSON is nested {depth} deep (at most {MAX_DLR_DEPTH})",
+                                provider=NAME)
     try:
         items = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):

@@ -9,9 +9,8 @@ never anything else, so the receiver can answer 400 instead of crashing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from email.parser import BytesParser
-from email.policy import HTTP
 from urllib.parse import parse_qsl
 
 from providers.errors import SmsqError
@@ -42,15 +41,33 @@ def form_pairs(body: bytes, content_type: str) -> FormPairs:
         raise SmsqError("report body is not a form") from None
 
 
+MAX_PARTS = 200
+
+
 def multipart_pairs(body: bytes, content_type: str) -> FormPairs:
-    """The named parts of a multipart/form-data body (undecodable bytes replaced)."""
-    msg = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    """Flat multipart/form-data: one pass over the body, nested multiparts refused (a
+    report is a few text fields; recursion would let a body choose our stack depth)."""
+    boundary = _boundary(content_type)
+    chunks = body.split(b"--" + boundary)
+    if len(chunks) < 3 or len(chunks) > MAX_PARTS + 2:
+        raise SmsqError(f"multipart body needs 1-{MAX_PARTS} parts and a closing boundary")
     out = []
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name:
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
-            out.append((str(name), data.decode("utf-8", "replace")))
+    for chunk in chunks[1:-1]:
+        head, sep, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            raise SmsqError("multipart part without headers")
+        headers = head.decode("latin-1")
+        if re.search(r"content-type:\s*multipart", headers, flags=re.IGNORECASE):
+            raise SmsqError("nested multipart is not a report")
+        found = re.search(r'content-disposition:[^\n]*;\s*name="?([^";\r\n]*)', headers,
+                          flags=re.IGNORECASE)
+        if found and found.group(1):
+            out.append((found.group(1), data.removesuffix(b"\r\n").decode("utf-8", "replace")))
     return out
+
+
+def _boundary(content_type: str) -> bytes:
+    found = re.search(r'boundary="?([^";]{1,70})', content_type, flags=re.IGNORECASE)
+    if not found:
+        raise SmsqError("multipart body without a boundary")
+    return found.group(1).strip().encode("latin-1", "replace")

@@ -2,10 +2,11 @@
 
 `smsq.campaign` kwargs (see README): action ("create" by default, or "pause",
 "resume", "cancel", "schedule"), campaign_id, and for create: text, one of
-recipients (list of numbers or of {phone, field...}) / csv (a path the worker
-can read) / group / gatum_group (+ gatum_exclude), account or route, sender,
-start (ISO 8601, epoch seconds, "now" or "+10m"), window ("09:00-21:00"),
-zone, rate (messages/s), failure_threshold, phone_column, encoding, draft.
+recipients (list of numbers or of {phone, field...}) / csv (a path under the
+worker's SMSQ_IMPORT_DIR: see worker.campaigns.intake) / group / gatum_group
+(+ gatum_exclude), account or route, sender, start (ISO 8601, epoch seconds,
+"now" or "+10m"), window ("09:00-21:00"), zone, rate (messages/s),
+failure_threshold, phone_column, encoding, draft.
 Bad input never vanishes: it is logged and the task returns the error.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import structlog
 
 from providers.errors import SmsqError
+from worker.campaigns import intake
 from worker.campaigns import service as campaigns
 from worker.campaigns import tick as campaign_tick
 from worker.celery_app import app, engine
@@ -28,7 +30,7 @@ ACTIONS = {"pause": campaigns.pause, "resume": campaigns.resume, "cancel": campa
 def campaign(action: str = "create", campaign_id: Any = None, **kwargs: Any) -> dict[str, Any]:
     try:
         if action == "create":
-            made = campaigns.create(engine(), campaign_id=campaign_id, **kwargs)
+            made = intake.create(engine(), campaign_id, kwargs)
             return {"campaign_id": made["id"], "status": made["status"], "total": made["total"]}
         if action == "schedule":
             return campaigns.schedule(engine(), str(campaign_id), kwargs.get("start"))

@@ -19,12 +19,13 @@ import redis
 
 from providers import REGISTRY, phones, segments
 from providers.errors import ConfigurationError, SmsqError, ValidationError
+from worker import controls
 from worker.engine import Engine
 from worker.ledger.errors import LedgerUnavailable
 from worker.polling import describe
 
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})$")
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
+SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})\Z")
 MAX_RECIPIENTS = 100_000
 MAX_TEXT = 5_000
 
@@ -78,6 +79,7 @@ def _check_text(text: Any, max_segments: int | None) -> str:
         raise ValidationError("text is empty", field="text")
     if len(text) > MAX_TEXT:
         raise ValidationError(f"text is longer than {MAX_TEXT} characters", field="text")
+    controls.check(text, "text")
     info = segments.count(text)
     if max_segments is not None and info.segments > max_segments:
         raise ValidationError(f"text takes {info.segments} SMS segments ({info.encoding}); "
@@ -265,8 +267,10 @@ def _reject_job(engine: Engine, job_id: str, kwargs: Mapping[str, Any], exc: Sms
     raw = kwargs.get("recipients")
     if raw is None and isinstance(kwargs.get("messages"), Mapping):
         raw = list(kwargs["messages"])
-    targets = [str(r)[:32] for r in raw] if isinstance(raw, list) else []
+    # An oversized job is refused by its job record alone: no record per recipient.
+    fits = isinstance(raw, list) and len(raw) <= MAX_RECIPIENTS
+    targets = [str(r)[:32] for r in raw] if isinstance(raw, list) and fits else []
     records = [{"id": f"{job_id}.{i}", "job": job_id, "to": to, "acc": "", "st": "rejected",
-                "reason": str(exc), "att": 0} for i, to in enumerate(targets[:MAX_RECIPIENTS])]
+                "reason": str(exc), "att": 0} for i, to in enumerate(targets)]
     engine.ledger.create_job(job_id, {"error": str(exc), "source": "task"}, records,
                              release_at=time.time())

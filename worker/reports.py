@@ -64,17 +64,28 @@ def apply_status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResul
 
 def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]
                   ) -> dict[str, int]:
-    """Delivery reports from a gateway; unknown gateway ids are parked for their send result."""
+    """Delivery reports from a gateway; unknown gateway ids are parked for their send result,
+    at most `park_per_request` of one request and `park_max` in all (the rest refused)."""
     keys = [_report_key(engine, provider, r) for r in results]
     ids = engine.ledger.find_pids(provider, keys)
     pairs = []
+    parked = refused = 0
+    cfg = engine.cfg
     for res, key, msg_id in zip(results, keys, ids, strict=True):
         if msg_id is None:
-            msg_id = engine.ledger.park_orphan(provider, key, _to_json(res))
+            if parked >= cfg.park_per_request:
+                refused += 1
+                continue
+            found = engine.ledger.park_orphan(provider, key, _to_json(res), ttl=cfg.park_ttl,
+                                              cap=cfg.park_max)
+            parked += found is True
+            refused += found is False
+            msg_id = found if isinstance(found, str) else None
         if msg_id is not None:
             pairs.append(({"id": msg_id}, res))
     counts = apply_status_steps(engine, pairs)
-    counts["parked"] = len(results) - len(pairs)
+    counts["parked"] = parked
+    counts["park_refused"] = refused
     return counts
 
 

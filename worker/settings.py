@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from providers import REGISTRY
 from providers.errors import ConfigurationError
@@ -46,6 +47,10 @@ class Settings:
     circuit_cooldown: float = 30.0
     webhook_token: str = field(default="", repr=False)
     webhook_max_body: int = 1_048_576
+    park_per_request: int = 500  # unknown-id reports parked from one request, at most
+    park_max: int = 20_000  # unknown-id reports parked in total, at most
+    park_ttl: float = 3600.0  # how long a parked report waits for its send result
+    import_dir: str = ""  # the only place `smsq.campaign` by name may read a CSV; "" = none
     smsru_callback_hash: bool = False
     connect_timeout: float = 3.05
     read_timeout: float = 15.0
@@ -152,11 +157,14 @@ _NUMBERS = {
     "campaign_failure_threshold": "SMSQ_CAMPAIGN_FAILURE_THRESHOLD",
     "campaign_max_rate": "SMSQ_CAMPAIGN_MAX_RATE",
     "campaign_tick_interval": "SMSQ_CAMPAIGN_TICK_INTERVAL",
+    "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
+    "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
 }
 _TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
     "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
     "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
+    "import_dir": "SMSQ_IMPORT_DIR",
 }
 
 
@@ -170,6 +178,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         values[name] = int(value) if isinstance(default, int) else value
     for name, key in _TEXTS.items():
         values[name] = env.get(key) or getattr(defaults, name)
+    _check_redis_url(values["redis_url"])
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
     accounts = _accounts(env)
     return Settings(
@@ -181,6 +190,30 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
     )
+
+
+def _check_redis_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix"
+                                                           and not parts.hostname):
+        raise ConfigurationError(f"SMSQ_REDIS_URL {redacted(url)!r} is not a redis://host, "
+                                 "rediss://host or unix:// URL")
+
+
+def redacted(url: str) -> str:
+    """A URL safe to print: any password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 _cached: Settings | None = None

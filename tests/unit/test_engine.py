@@ -227,7 +227,7 @@ def test_send_result_maps_the_gateway_id_and_takes_a_parked_report(engine):
     """A report parked before the send result is returned by the same script call."""
     job = submit(engine, ["+79161234501", "+79161234502"])
     a, b = job.ids
-    assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) is None
+    assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) is True
     engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to",))
     done, moved, parked = engine.ledger.record_sends(
         "smsru", time.time(), {"prov": "smsru"}, [(a, "gw-1", "gw-1", "", "1", "100")],
@@ -239,6 +239,7 @@ def test_send_result_maps_the_gateway_id_and_takes_a_parked_report(engine):
     assert "cost" not in row and statuses(engine, [b]) == ["failed"]
     assert engine.ledger.find_pids("smsru", ["gw-1"]) == [a]
     assert engine.ledger.r.exists("smsq:orphan:smsru:gw-1") == 0
+    assert engine.ledger.r.zcard("smsq:orphans") == 0
     assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) == a
 
 

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from providers.errors import ValidationError
+from worker import controls
 from worker.campaigns.phones import PhoneCache
 from worker.campaigns.schedule import ANY_ZONE
 from worker.campaigns.store import CampaignStore
@@ -96,8 +97,9 @@ class ImportJob:
         if missing:
             raise ValidationError(f"has no {', '.join(missing)}")
         text = self.template.render(values)
-        if US in text or RS in text:
-            raise ValidationError("has control characters in a template field")
+        found = controls.first_forbidden(text)
+        if found is not None:
+            raise ValidationError(f"has a control character {found[1]} in a template field")
         if not text.strip():
             raise ValidationError("the rendered text is empty")
         parts = segment_count(text)

@@ -9,6 +9,10 @@ whole audience.
 from __future__ import annotations
 
 import csv
+import itertools
+import json
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -22,6 +26,18 @@ REPORT_FIELDS = ("to", "st", "pid", "prov", "acc", "cost", "seg", "created", "se
 HEADER = ("id", "phone", "status", "account", "gateway_id", "cost", "segments", "released_at",
           "sent_at", "final_at", "updated_at", "reason")
 FINISHED = ("delivered", "undelivered", "expired", "failed", "rejected")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+E164 = re.compile(r"\+\d{1,15}\Z")
+
+
+def cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one that starts like a formula (OWASP's
+    `= + - @`, tab, CR) gets a leading `'`, so `=HYPERLINK(...)` is never evaluated.
+    A bare E.164 number (`+` and digits only) is data and stays as it is."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_START) and not E164.match(text):
+        return "'" + text
+    return text
 
 
 def _num(value: str | None, cast: Any = int) -> Any:
@@ -76,13 +92,11 @@ def _stamp(value: str | None) -> str:
         return ""
 
 
-def write_csv(store: CampaignStore, cid: str, out: IO[str]) -> int:
+def rows(store: CampaignStore, cid: str) -> Iterator[tuple[str, ...]]:
+    """The report's rows (HEADER's columns), page by page; ValidationError if unknown."""
     if store.get(cid) is None:
         raise ValidationError(f"unknown campaign {cid!r}", field="campaign_id")
     last = int(store.r.hget(f"{P}c:{cid}", "next") or 0)
-    writer = csv.writer(out)
-    writer.writerow(HEADER)
-    rows = 0
     for start in range(0, last, PAGE):
         ids = [f"{cid}.{n}" for n in range(start, min(last, start + PAGE))]
         with store.r.pipeline(transaction=False) as pipe:
@@ -91,21 +105,41 @@ def write_csv(store: CampaignStore, cid: str, out: IO[str]) -> int:
             records = pipe.execute()
         for msg_id, raw in zip(ids, records, strict=True):
             rec = dict(zip(REPORT_FIELDS, (v.decode() if v else "" for v in raw), strict=True))
-            if not rec["st"]:
-                continue  # past its retention
-            writer.writerow((msg_id, rec["to"], rec["st"], rec["acc"], rec["pid"], rec["cost"],
-                             rec["seg"], _stamp(rec["created"]), _stamp(rec["sent_at"]),
-                             _stamp(rec["final_at"]), _stamp(rec["updated"]),
-                             rec["reason"] or _error(rec["err"])))
-            rows += 1
-    return rows
+            if rec["st"]:  # else past its retention
+                yield (msg_id, rec["to"], rec["st"], rec["acc"], rec["pid"], rec["cost"],
+                       rec["seg"], _stamp(rec["created"]), _stamp(rec["sent_at"]),
+                       _stamp(rec["final_at"]), _stamp(rec["updated"]),
+                       rec["reason"] or _error(rec["err"]))
+
+
+def write_csv(store: CampaignStore, cid: str, out: IO[str]) -> int:
+    """The report as CSV, every cell neutralised against formula injection."""
+    found = rows(store, cid)
+    first = next(found, None)  # raises for an unknown campaign before the header is written
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    count = 0
+    for row in itertools.chain([first] if first else [], found):
+        writer.writerow([cell(v) for v in row])
+        count += 1
+    return count
+
+
+def write_json(store: CampaignStore, cid: str, out: IO[str]) -> int:
+    """The report as one JSON array of objects keyed by HEADER."""
+    count = 0
+    for row in rows(store, cid):
+        out.write(("[" if not count else ",\n") + json.dumps(dict(zip(HEADER, row,
+                                                                         strict=True)),
+                                                            ensure_ascii=False))
+        count += 1
+    out.write("[]\n" if not count else "]\n")
+    return count
 
 
 def _error(err: str) -> str:
     if not err:
         return ""
-    import json
-
     try:
         return str(json.loads(err).get("message", ""))
     except (ValueError, AttributeError):

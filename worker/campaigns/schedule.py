@@ -7,6 +7,7 @@ tick asks "is it inside the window there?" once per zone, not per message.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -77,8 +78,20 @@ def check_zone(name: str) -> str:
     return name
 
 
+HORIZON = 10 * 366 * 86400.0  # a start more than ~10 years ahead is a mistake
+
+
 def parse_start(value: object, now: float) -> float:
-    """A start time: None/"now" -> now; epoch seconds; ISO 8601 (naive means UTC)."""
+    """A start time from 1970 to ten years ahead (a past one means "now"): None/"now" ->
+    now; epoch seconds; ISO 8601 (naive means UTC); "+10m". NaN and infinities refused."""
+    start = _start(value, now)
+    if not math.isfinite(start) or not 0 <= start <= now + HORIZON:
+        raise ValidationError(f"start {str(value)[:60]!r} is not a time between 1970 and "
+                              "ten years from now", field="start")
+    return start
+
+
+def _start(value: object, now: float) -> float:
     if value is None or value == "" or value == "now":
         return now
     if isinstance(value, bool):
@@ -92,7 +105,7 @@ def parse_start(value: object, now: float) -> float:
         text = value.strip()
         if text.startswith("+") and text[1:-1].isdigit() and text[-1] in "smh":
             scale = {"s": 1, "m": 60, "h": 3600}[text[-1]]
-            return now + int(text[1:-1]) * scale
+            return now + float(text[1:-1][:12]) * scale if len(text) < 14 else math.inf
         try:
             return float(text)
         except ValueError:

@@ -35,6 +35,7 @@ from worker.engine import Engine
 from worker.producer import JOB_ID, SENDER, _route
 
 ProgressFn = Callable[[int, int], None]
+MAX_RATE = 10_000
 
 
 def _engine(engine: Engine | None) -> Engine:
@@ -58,9 +59,9 @@ def _options(eng: Engine, kw: dict[str, Any]) -> dict[str, Any]:
                               field="sender")
     rate = kw.get("rate")
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
-                             or rate <= 0):
-        raise ValidationError("rate must be a positive number of messages per second",
-                              field="rate")
+                             or not 0 < rate <= MAX_RATE):  # NaN and inf fail this too
+        raise ValidationError(f"rate must be a number of messages per second in (0, {MAX_RATE}]"
+                              f", got {str(rate)[:40]}", field="rate")
     threshold = kw.get("failure_threshold")
     if threshold is None:
         threshold = eng.cfg.campaign_failure_threshold
@@ -271,10 +272,12 @@ def list_campaigns(engine: Engine | None = None, limit: int = 50) -> list[dict[s
     return [campaign_report.describe(store, cid, brief=True) for cid in store.ids(0, limit)]
 
 
-def report(engine: Engine | None, cid: str, out: Any) -> int:
-    """Write the CSV report (one row per recipient) to the text stream `out`; returns rows."""
+def report(engine: Engine | None, cid: str, out: Any, *, as_json: bool = False) -> int:
+    """Write the report (one row per recipient; CSV, or a JSON array) to the text stream
+    `out`; returns rows."""
     eng = _engine(engine)
-    return campaign_report.write_csv(store_of(eng), cid, out)
+    write = campaign_report.write_json if as_json else campaign_report.write_csv
+    return write(store_of(eng), cid, out)
 
 
 def suppression(engine: Engine | None = None) -> Suppression:

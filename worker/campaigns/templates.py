@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from providers import segments
 from providers.errors import ValidationError
+from worker import controls
 
 MAX_TEXT = 5_000
 _IDENT = frozenset(string.ascii_letters + string.digits + "_")
@@ -46,6 +47,7 @@ def parse(text: object) -> Template:
         raise ValidationError("text is empty", field="text")
     if len(text) > MAX_TEXT:
         raise ValidationError(f"text is longer than {MAX_TEXT} characters", field="text")
+    controls.check(text, "text")
     fields: list[str] = []
     try:
         parts = list(string.Formatter().parse(text))

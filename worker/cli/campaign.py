@@ -153,10 +153,13 @@ def _action(name: str) -> Callable[[argparse.Namespace], int]:
 def cmd_report(args: argparse.Namespace) -> int:
     from worker.campaigns import service as campaigns
 
-    if args.out:
-        with open(args.out, "w", encoding="utf-8", newline="") as out:
-            rows = campaigns.report(engine(), args.id, out)
-        print(f"{rows} row(s) written to {args.out}", file=sys.stderr)
-    else:
-        campaigns.report(engine(), args.id, sys.stdout)
+    eng = engine()
+    as_json = bool(getattr(args, "json", False))
+    if not args.out:
+        campaigns.report(eng, args.id, sys.stdout, as_json=as_json)
+        return 0
+    campaigns.show(eng, args.id)  # an unknown campaign leaves no file behind
+    with open(args.out, "w", encoding="utf-8", newline="") as out:
+        rows = campaigns.report(eng, args.id, out, as_json=as_json)
+    print(f"{rows} row(s) written to {args.out}", file=sys.stderr)
     return 0

@@ -7,13 +7,14 @@ line naming the problem and exit 2 (bad input) or 1 (anything else).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
-from worker.cli import campaign, contacts, ops
-from worker.cli.output import Handler, emit
+from worker.cli import campaign, contacts, failures, ops
+from worker.cli.output import Handler, emit, port_number
 from worker.local import sandbox_cmd
 
 
@@ -22,16 +23,28 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     recipients = [r for chunk in args.to for r in chunk.split(",") if r.strip()]
     if args.file:
-        recipients += [line.strip() for line in open(args.file, encoding="utf-8")
-                       if line.strip()]
-    result = api.submit(recipients, args.text, account=args.account, route=args.route,
-                        sender=args.sender, idempotency_key=args.idempotency_key,
-                        job_id=args.job_id)
+        with open(args.file, encoding="utf-8", errors="replace") as fh:
+            recipients += [line.strip() for line in fh if line.strip()]
+    try:
+        result = api.submit(recipients, args.text, account=args.account, route=args.route,
+                            sender=args.sender, idempotency_key=args.idempotency_key,
+                            job_id=args.job_id)
+    except ValidationError as exc:
+        raise _as_typed(exc, recipients) from None
     emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate},
          f"job {result.job_id}: {len(result.ids)} message(s) queued"
          + (" (already submitted with this idempotency key)" if result.duplicate else "")
          + "\n" + "\n".join(result.ids))
     return 0
+
+
+def _as_typed(exc: ValidationError, recipients: list[str]) -> ValidationError:
+    """The user typed the number: show it as typed (logs and Redis keep it masked)."""
+    found = re.search(r"\(recipient #(\d+)\)$", exc.message)
+    if found is None or not 0 < int(found.group(1)) <= len(recipients):
+        return exc
+    typed = recipients[int(found.group(1)) - 1]
+    return ValidationError(f"{exc.message}: you typed {typed[:40]!r}", field=exc.field)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -106,12 +119,15 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
         raise ValidationError("SMSQ_WEBHOOK_TOKEN is not set", field="SMSQ_WEBHOOK_TOKEN")
     server = serve(engine, args.host, args.port)
     pushing = ",".join(name for name, cls in REGISTRY.items() if cls.reports)
-    print(f"smsq webhooks on http://{args.host}:{args.port}/<token>/{{{pushing}}}", flush=True)
+    print(f"smsq webhooks on http://{args.host}:{server.server_port}/<token>/{{{pushing}}}",
+          flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     return 0
+
+
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -152,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_cmd.register(add)
     p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8088)
+    p.add_argument("--port", type=port_number, default=8088, help="0 = a free port")
     p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
     p.add_argument("--messages", type=int, default=2500)
     for group in (ops, campaign, contacts):
@@ -161,15 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
-    except ValidationError as exc:
-        print(f"smsq: error: {exc}", file=sys.stderr)
-        return 2
-    except SmsqError as exc:
-        print(f"smsq: error: {exc}", file=sys.stderr)
-        return 1
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    return failures.run(args.handler, args)
 
 
 if __name__ == "__main__":

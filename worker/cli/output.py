@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from providers.errors import ValidationError
+from providers.errors import SmsqError, ValidationError
 
 Handler = Callable[[argparse.Namespace], int]
 Add = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -56,3 +56,29 @@ def bar(label: str, done: int, total: int, *, unit: str, extra: str = "") -> Non
     sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {share:4.0%} {amount}"
                      + (f"  {extra}" if extra else "") + "\x1b[K")
     sys.stderr.flush()
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 meaning any free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def check_ports(host: str, first: int, count: int) -> None:
+    """Every port the sandbox will take, free now: else one error naming the taken one."""
+    import socket
+
+    if first + count - 1 > 65535:
+        raise ValidationError(f"--port {first}: the sandbox needs {count} ports from it, "
+                              "past 65535", field="port")
+    for port in range(first, first + count):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise SmsqError(f"port {port} on {host} is not free ({exc.strerror}); "
+                                "choose another --port or 0") from None

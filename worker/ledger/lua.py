@@ -141,6 +141,7 @@ for i = 7 + ns, #ARGV, 6 do
   local report = redis.call('GET', ok)
   if report then
     redis.call('DEL', ok)
+    redis.call('ZREM', P .. 'orphans', prov .. ':' .. key)
     parked[#parked + 1] = id
     parked[#parked + 1] = key
     parked[#parked + 1] = report
@@ -239,15 +240,24 @@ end
 return n
 """
 
-# ARGV: provider, key, report JSON, ttl. Parks a delivery report whose gateway id is
-# not mapped yet, unless the mapping appeared since the caller looked: then returns
+# ARGV: provider, key, report JSON, ttl, cap. Parks a delivery report whose gateway id
+# is not mapped yet, unless the mapping appeared since the caller looked: then returns
 # the message id instead (the check and the park are one atomic step, so a report
-# can never be parked just after its send result took the parked ones).
+# can never be parked just after its send result took the parked ones). Parked
+# reports are indexed in `orphans` by expiry; when `cap` of them are alive a new one
+# is refused (returns 0; 1 when parked), so unknown ids cannot fill Redis.
 PARK_ORPHAN = r"""
 local id = redis.call('GET', 'smsq:pid:' .. ARGV[1] .. ':' .. ARGV[2])
 if id then return id end
-redis.call('SET', 'smsq:orphan:' .. ARGV[1] .. ':' .. ARGV[2], ARGV[3], 'EX', tonumber(ARGV[4]))
-return false
+local key, member = 'smsq:orphan:' .. ARGV[1] .. ':' .. ARGV[2], ARGV[1] .. ':' .. ARGV[2]
+local t = redis.call('TIME')
+local now, ttl = tonumber(t[1]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', 'smsq:orphans', '-inf', now)
+if redis.call('EXISTS', key) == 0 and redis.call('ZCARD', 'smsq:orphans') >= tonumber(ARGV[5])
+then return 0 end
+redis.call('SET', key, ARGV[3], 'EX', ttl)
+redis.call('ZADD', 'smsq:orphans', now + ttl, member)
+return 1
 """
 
 # ARGV: id, id, ...: the request for these messages is about to leave.

@@ -8,6 +8,7 @@ Keys (prefix `smsq:`):
   p:<account>        sorted set, sent messages by next status check
   pid:<prov>:<pid>   the gateway's message id -> our id
   orphan:<prov>:<pid> a delivery report that arrived before its send result
+  orphans           zset: parked reports by expiry (the total is capped)
   idem:<key>         an idempotency key's content digest and job
   jobs               sorted set of job ids by creation time
 """
@@ -257,11 +258,12 @@ class Ledger:
         raw = self.r.mget([f"{P}pid:{provider}:{pid}" for pid in pids])
         return [_s(v) if v else None for v in raw]
 
-    def park_orphan(self, provider: str, pid: str, report: Mapping[str, Any]) -> str | None:
-        """Park a report for a gateway id not mapped yet; the message id instead when the
-        mapping exists by now (then nothing is parked)."""
-        found = self._park(args=[provider, pid, json.dumps(report), 86400])
-        return _s(found) if found else None
+    def park_orphan(self, provider: str, pid: str, report: Mapping[str, Any], *,
+                    ttl: float = 3600.0, cap: int = 20_000) -> str | bool:
+        """Park a report for a gateway id not mapped yet (True; False when `cap` reports are
+        parked already); the message id instead when the mapping exists by now."""
+        found = self._park(args=[provider, pid, json.dumps(report), max(int(ttl), 1), cap])
+        return _s(found) if isinstance(found, bytes) else bool(found)
 
     # -- idempotency ---------------------------------------------------------------
 

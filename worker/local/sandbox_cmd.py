@@ -10,15 +10,17 @@ import argparse
 import sys
 import time
 
-from worker.cli.output import Add, emit
+from worker.cli.output import Add, check_ports, emit, port_number
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from providers.sandbox import Sandbox
     from providers.sandbox.server import SandboxServer
 
-    server = SandboxServer(Sandbox(queued_for=args.queued_for, final_after=args.final_after),
-                           host=args.host, port=args.port).start()
+    sandbox = Sandbox(queued_for=args.queued_for, final_after=args.final_after)
+    if args.port:
+        check_ports(args.host, args.port, len(sandbox.apps()) + 1)
+    server = SandboxServer(sandbox, host=args.host, port=args.port).start()
     env = server.sandbox.env()
     if args.env_file:
         with open(args.env_file, "w", encoding="utf-8") as fh:
@@ -40,7 +42,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def register(add: Add) -> None:
     p = add("sandbox", cmd_sandbox, "serve all five gateway simulators on loopback")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="first port (0 = free ports)")
+    p.add_argument("--port", type=port_number, default=0, help="first port (0 = free ports)")
     p.add_argument("--queued-for", type=float, default=0.5)
     p.add_argument("--final-after", type=float, default=3.0)
     p.add_argument("--env-file", help="also write the export lines to this file")

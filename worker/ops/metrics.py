@@ -155,6 +155,7 @@ def _reports(e: MutableMapping[str, Any]) -> None:
     if _prom:
         _prom.reports.labels(gateway, "received").inc(int(e.get("count") or 0))
         _prom.reports.labels(gateway, "parked").inc(int(e.get("parked") or 0))
+        _prom.reports.labels(gateway, "park_refused").inc(int(e.get("park_refused") or 0))
 
 
 def _rejected(e: MutableMapping[str, Any]) -> None:

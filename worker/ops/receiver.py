@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import redis
 import structlog
 
 from providers import REGISTRY
@@ -24,6 +25,8 @@ from providers.base import Provider
 from providers.errors import SmsqError
 from providers.reports import ParsedReport
 from worker.engine import Engine
+from worker.ledger.errors import LedgerUnavailable
+from worker.ops.bodies import BodyRefused, read_body
 from worker.reports import apply_reports
 from worker.settings import Settings
 
@@ -44,6 +47,22 @@ class Receiver:
         return [body]
 
     def handle(self, environ: dict[str, Any]) -> tuple[str, str, bytes]:
+        """Status, content type and body for one request: never a 500, never a traceback.
+        Bad input is a 400 naming the problem; Redis down (or any failure after the body
+        was understood) is a 503, which every gateway retries."""
+        try:
+            return self._handle(environ)
+        except BodyRefused as exc:
+            log.warning("report_refused", error=exc.message)
+            return exc.status, "text/plain", exc.message.encode()
+        except (redis.ConnectionError, redis.TimeoutError, LedgerUnavailable) as exc:
+            log.warning("report_deferred", error=type(exc).__name__)
+            return "503 Service Unavailable", "text/plain", b"storage unavailable, retry"
+        except Exception as exc:  # a bug must not drop a report: the gateway retries
+            log.error("report_failed", error=type(exc).__name__)
+            return "503 Service Unavailable", "text/plain", b"internal error, retry"
+
+    def _handle(self, environ: dict[str, Any]) -> tuple[str, str, bytes]:
         parts = [p for p in str(environ.get("PATH_INFO", "")).split("/") if p]
         if parts == ["healthz"]:
             return "200 OK", "text/plain", b"ok"
@@ -56,19 +75,14 @@ class Receiver:
         cls = REGISTRY.get(gateway)
         if cls is None or not cls.reports:
             return "404 Not Found", "text/plain", b"not found"
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return "400 Bad Request", "text/plain", b"bad content-length"
-        if length > self.max_body or length < 0:
-            return "413 Payload Too Large", "text/plain", b"too large"
-        body = environ["wsgi.input"].read(length) if length else b""
+        body = read_body(environ, self.max_body)
         try:
             results, reply = self._parse(gateway, cls, body,
                                          str(environ.get("CONTENT_TYPE", "")))
-        except SmsqError as exc:
-            log.warning("report_rejected", gateway=gateway, error=exc.message)
-            return "400 Bad Request", "text/plain", b"bad report"
+        except (SmsqError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            problem = exc.message if isinstance(exc, SmsqError) else type(exc).__name__
+            log.warning("report_rejected", gateway=gateway, error=problem)
+            return "400 Bad Request", "text/plain", f"bad report: {problem}".encode()
         counts = apply_reports(self.engine, gateway, results)
         self.received += len(results)
         log.info("reports_applied", gateway=gateway, count=len(results), **counts)
