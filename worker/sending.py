@@ -201,9 +201,11 @@ def _unknown_step(engine: Engine, provider: Provider, row: Record, why: str,
                   batch_ref: str | None = None) -> Step:
     can_lookup = type(provider).lookup is not Provider.lookup
     score = engine.clock() + 10.0 if can_lookup else 0.0
-    return (row["id"], ["sending"], "unknown", score,
-            {"err": json.dumps({"class": "OutcomeUnknown", "message": why}), "lease": "",
-             "prov": provider.name, "bref": batch_ref})
+    fields = {"err": json.dumps({"class": "OutcomeUnknown", "message": why}), "lease": "",
+              "prov": provider.name}
+    if batch_ref:  # else the batch reference set when the request left stays
+        fields["bref"] = batch_ref
+    return (row["id"], ["sending"], "unknown", score, fields)
 
 
 def _request_failed(engine: Engine, provider: Provider, account: str,
@@ -239,7 +241,7 @@ def _failover(engine: Engine, rows: list[Record], exc: SmsqError) -> set[str]:
         if idx + 1 < len(route):
             nxt = route[idx + 1]
             if engine.ledger.transition(row["id"], ["sending"], "queued",
-                                        score=engine.clock() + engine.cfg.requeue_after,
+                                        score=engine.clock() + engine.cfg.redispatch_after,
                                         acc=nxt, ri=idx + 1, wire="0", lease="",
                                         err=json.dumps(exc.to_dict())):
                 moved.add(row["id"])

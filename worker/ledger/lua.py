@@ -250,11 +250,13 @@ redis.call('SET', 'smsq:orphan:' .. ARGV[1] .. ':' .. ARGV[2], ARGV[3], 'EX', to
 return false
 """
 
-# ARGV: id, id, ...: the request for these messages is about to leave.
+# ARGV: id, id, ...: the request for these messages is about to leave. `bref` names
+# the batch (its first message: the client id it goes out under), so that reconcile
+# can find every message of a request whose outcome a crash left unknown.
 MARK_ON_WIRE = r"""
 for _, id in ipairs(ARGV) do
   local k = 'smsq:m:' .. id
-  redis.call('HSET', k, 'wire', '1')
+  redis.call('HSET', k, 'wire', '1', 'bref', ARGV[1])
   redis.call('HINCRBY', k, 'att', 1)
 end
 return #ARGV
