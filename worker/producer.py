@@ -138,6 +138,8 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
                               field="recipients")
     pairs: list[tuple[str, str, str | None]] = []
     checked: set[str] = set()  # one segment count per distinct text, not per recipient
+    if messages is None:  # one text for all: a bad one refuses the job, whatever `strict`
+        checked.add(_check_text(text, max_segments))
     for raw, body in pairs_in:
         good = ""  # the text once it passed its checks: kept with a refused recipient
         try:
