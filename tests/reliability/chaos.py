@@ -245,7 +245,8 @@ def run(seed: int, messages: int, say: Callable[[str], None] = print) -> dict[st
         report = audit(r, cluster.sandbox_messages(), jobs)
         report.update(seed=seed, messages=messages, events=chaos.log, restored=restored,
                       settled=settled, logs=str(cluster.dir),
-                      caller_retries=sum(j.errors for j in jobs))
+                      caller_retries=sum(j.errors for j in jobs),
+                      gateway_answers=cluster.answer_counts())
         r.close()
         return report
     finally:
@@ -335,18 +336,31 @@ def audit(r: redis.Redis, sandbox: list[dict[str, Any]], jobs: list[Job]) -> dic
             "unexplained": out["unexplained"], "counter_mismatch": out["counter_mismatch"],
             "unaccounted": out["unaccounted"], "lost_jobs": out["lost_jobs"],
             "statuses": dict(statuses), "unknown_by_gateway": dict(unresolved),
-            "jobs": len(jobs), "accepted": sum(statuses.values())}
+            "jobs": len(jobs), "accepted": sum(statuses.values()),
+            "unexplained_samples": list(SAMPLES)}
 
 
 def _judge(row: dict[str, str], seen: int, out: Counter[str], statuses: Counter[str],
            unresolved: Counter[str], gateway: str) -> None:
+    before = out["unexplained"]
+    _verdict(row, seen, out, statuses, unresolved, gateway)
+    if out["unexplained"] > before and len(SAMPLES) < 5:
+        SAMPLES.append({"st": row.get("st"), "fields": sorted(row), "seen": seen,
+                        "gateway": gateway})
+
+
+SAMPLES: list[dict[str, Any]] = []  # the first unexplained rows of a run, for its report
+
+
+def _verdict(row: dict[str, str], seen: int, out: Counter[str], statuses: Counter[str],
+             unresolved: Counter[str], gateway: str) -> None:
     st = row.get("st")
     statuses[str(st)] += 1
     if st is None:
         out["lost"] += 1
     elif st in ("queued", "sending"):
         out["stuck"] += 1
-    elif st in SENT:
+    elif st in SENT or row.get("pid"):  # the gateway took it (it may refuse it later)
         if seen == 0:
             out["lost"] += 1
     elif st in EXPLAINED:

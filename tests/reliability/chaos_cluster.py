@@ -160,6 +160,14 @@ class Cluster:
                  "path": send_path(gw)} for gw in GATEWAYS]
         requests.post(f"{self.control}/faults", json=[*extra, *slow], timeout=5)
 
+    def answer_counts(self) -> dict[str, int]:
+        """HTTP statuses the gateways answered with (the 5xx and 429 windows show here)."""
+        rows = requests.get(f"{self.control}/requests", timeout=30).json()
+        out: dict[str, int] = {}
+        for row in rows:
+            out[str(row.get("status"))] = out.get(str(row.get("status")), 0) + 1
+        return out
+
     def slow_all(self) -> None:
         self.faults([])
 
