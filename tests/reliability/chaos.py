@@ -243,6 +243,7 @@ def run(seed: int, messages: int, say: Callable[[str], None] = print) -> dict[st
         r = redis.Redis.from_url(cluster.redis_url, socket_timeout=10)
         settled = _wait(lambda: _settled(r, jobs, cluster.sandbox_messages), 360.0)
         report = audit(r, cluster.sandbox_messages(), jobs)
+        report["backlog"] = _backlog(r)
         report.update(seed=seed, messages=messages, events=chaos.log, restored=restored,
                       settled=settled, logs=str(cluster.dir),
                       caller_retries=sum(j.errors for j in jobs),
@@ -270,6 +271,22 @@ def _wait(check: Callable[[], bool], timeout: float) -> bool:
             pass
         time.sleep(2.0)
     return False
+
+
+def _backlog(r: redis.Redis) -> dict[str, Any]:
+    """Where unfinished work sits at the audit: the sweep indexes, broker queues, unacked,
+    and a few queued records (account, attempts, seconds until their release)."""
+    now = time.time()
+    out: dict[str, Any] = {k: r.zcard(f"smsq:{k}") for k in ("q", "s", "u")}
+    out.update({q: r.llen(q) for q in ["smsq", *[f"smsq.{g}" for g in GATEWAYS]]})
+    out["unacked"] = r.hlen("unacked")
+    stuck = []
+    for msg_id, score in r.zrange("smsq:q", 0, 4, withscores=True):
+        acc, att, err = r.hmget(f"smsq:m:{msg_id.decode()}", ["acc", "att", "err"])
+        stuck.append([msg_id.decode(), acc and acc.decode(), att and att.decode(),
+                      round(score - now), (err or b"")[:80].decode(errors="replace")])
+    out["queued_sample"] = stuck
+    return out
 
 
 def _job_id(r: redis.Redis, job: Job) -> str | None:
@@ -337,19 +354,28 @@ def audit(r: redis.Redis, sandbox: list[dict[str, Any]], jobs: list[Job]) -> dic
             "unaccounted": out["unaccounted"], "lost_jobs": out["lost_jobs"],
             "statuses": dict(statuses), "unknown_by_gateway": dict(unresolved),
             "jobs": len(jobs), "accepted": sum(statuses.values()),
-            "unexplained_samples": list(SAMPLES)}
+            "unexplained_samples": list(SAMPLES), "reasons": dict(REASONS.most_common(12))}
 
 
 def _judge(row: dict[str, str], seen: int, out: Counter[str], statuses: Counter[str],
            unresolved: Counter[str], gateway: str) -> None:
     before = out["unexplained"]
     _verdict(row, seen, out, statuses, unresolved, gateway)
+    if row.get("st") in EXPLAINED and not row.get("pid"):
+        why = row.get("reason") or row.get("err") or ""
+        try:
+            data = json.loads(why)
+            why = f"{data.get('class')}: {data.get('message')}"
+        except ValueError:
+            pass
+        REASONS[f"{row.get('st')} {gateway}: {why[:80]}"] += 1
     if out["unexplained"] > before and len(SAMPLES) < 5:
         SAMPLES.append({"st": row.get("st"), "fields": sorted(row), "seen": seen,
                         "gateway": gateway})
 
 
 SAMPLES: list[dict[str, Any]] = []  # the first unexplained rows of a run, for its report
+REASONS: Counter[str] = Counter()  # why messages ended rejected / failed / unknown
 
 
 def _verdict(row: dict[str, str], seen: int, out: Counter[str], statuses: Counter[str],

@@ -168,3 +168,25 @@ def test_release_never_dispatches_what_is_already_dispatched(runner: SyncRunner)
     runner.clock.advance(runner.engine.cfg.redispatch_after)
     reconcile.release(runner.engine)
     assert len(runner.tasks) == 2
+
+
+def test_a_task_that_outlived_its_lease_never_sends_what_another_claimed(
+        runner: SyncRunner) -> None:
+    """A slow task's lease expired, the sweep re-queued its unsent ids and a second worker
+    claimed them: the first task's next chunk sends nothing; each message goes out once."""
+    ids = runner.submit("smsclub", [f"+38097{1_234_567 + i:07d}" for i in range(3)],
+                        "lease test", "lease")
+    runner.tasks.clear()
+    eng = runner.engine
+    lease = eng.clock() + eng.cfg.send_lease
+    rows, jobs = eng.ledger.claim(ids, "smsclub", lease, sending.SEND_FIELDS,
+                                  sending.JOB_FIELDS)
+    provider = eng.provider("smsclub")
+    chunk = list(zip(rows, sending._outgoing(provider, rows, jobs), strict=True))
+    runner.clock.advance(eng.cfg.send_lease + 1)
+    assert reconcile.reclaim_leases(eng) == 3
+    runner.clock.advance(eng.cfg.redispatch_after + 1)
+    reconcile.release(eng)
+    runner.drain()  # the second worker sends them
+    assert sending._send_chunk(eng, provider, "smsclub", chunk, lease) == {}
+    assert sorted(runner.sandbox_count().values()) == [1, 1, 1]

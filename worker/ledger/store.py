@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from worker.ledger.jobs import JobWriter
+from worker.ledger.lease import RENEW
 from worker.ledger.lua import (
     CLAIM,
     MARK_ON_WIRE,
@@ -93,6 +94,7 @@ class Ledger:
         self._pick = client.register_script(PICK_MANY)
         self._recheck = client.register_script(RESCHEDULE)
         self._park = client.register_script(PARK_ORPHAN)
+        self._renew = client.register_script(RENEW)
         self.jobs = JobWriter(client, self.retention)  # the one way a job is written
 
     # -- reading -----------------------------------------------------------------
@@ -155,6 +157,12 @@ class Ledger:
                            *fields, len(job_fields), *job_fields, *ids]
         rows, jobs = self._claim(args=args)
         return list(json.loads(rows)), dict(json.loads(jobs))
+
+    def renew(self, ids: Sequence[str], held: float, until: float) -> list[str]:
+        """The ids still claimed under lease `held`, their lease moved to `until`."""
+        if not ids:
+            return []
+        return [_s(m) for m in self._renew(args=[repr(held), repr(until), *ids])]
 
     def pipeline_transitions(self, steps: Sequence[Step]) -> list[bool]:
         """Several single-message transitions in one script call (one argument in all)."""
