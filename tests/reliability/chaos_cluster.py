@@ -185,6 +185,7 @@ def serve_sandbox(out: str) -> None:
 
     sandbox = Sandbox(queued_for=0.2, final_after=0.8)
     sandbox.sims["sms1000"].set_balance(Decimal("10000000"))  # type: ignore[attr-defined]
+    sandbox.sims["smsc"].store()["balance"] = Decimal("10000000")  # type: ignore[attr-defined]
     server = SandboxServer(sandbox).start()
     tmp = out + ".tmp"
     with open(tmp, "w") as fh:
