@@ -183,8 +183,8 @@ class Chaos:
         writer.join()
 
     def _window(self, fault: dict[str, Any], seconds: float) -> None:
-        gw = self.rng.choice(GATEWAYS)
-        self.c.faults([{**fault, "gateway": gw, "path": send_path(gw)}])
+        """The fault on every gateway's send path at once, so the window always hits."""
+        self.c.faults([{**fault, "gateway": gw, "path": send_path(gw)} for gw in GATEWAYS])
         time.sleep(seconds)
         self.c.slow_all()
 
