@@ -14,10 +14,15 @@ _cfg = _settings.get()
 broker_url = _cfg.redis_url
 # kombu's Redis transport, with a worker-killing race on broker loss closed (worker/broker.py).
 broker_transport = "worker.broker:Transport"
-# Above every delay smsq uses: retries and scheduled work wait in the ledger's
-# sorted sets, never as Celery countdowns, so nothing is redelivered early.
+# Retries and scheduled work wait in the ledger's sorted sets, never as Celery
+# countdowns, and every task is idempotent under redelivery (intake by its task id,
+# sends by the claim): so the timeout only bounds how long a task a dead node had
+# taken stays invisible — minutes, not the hour kombu defaults to. The restore sweep
+# runs every ~30 s (interval x throttle) so that bound holds.
 broker_transport_options = {
-    "visibility_timeout": 3600,
+    "visibility_timeout": _cfg.visibility_timeout,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 3,
     "socket_timeout": 10,
     "socket_connect_timeout": 5,
     "retry_on_timeout": True,

@@ -10,9 +10,10 @@ from typing import Any
 
 import structlog
 
-from worker import polling, producer, reconcile, sending
+from worker import intake, polling, reconcile, sending
 from worker.celery_app import app, engine
 from worker.engine import TASK_CHECK, queue_for
+from worker.ledger.errors import LedgerUnavailable
 
 log = structlog.get_logger("smsq.tasks")
 
@@ -24,9 +25,11 @@ def _ids(value: Any) -> list[str] | None:
     return None
 
 
-@app.task(name="smsq.send")
-def send(**kwargs: Any) -> dict[str, Any]:
-    result = producer.intake(engine(), kwargs)
+# Redis unreachable: retried under the same task id, which intake turns into the same job.
+@app.task(name="smsq.send", bind=True, autoretry_for=(LedgerUnavailable,), max_retries=None,
+          retry_backoff=True, retry_backoff_max=30)
+def send(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    result = intake.intake(engine(), args, kwargs, self.request.id)
     return {"job_id": result.job_id, "count": len(result.ids)} if result else {"rejected": True}
 
 

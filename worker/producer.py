@@ -18,10 +18,11 @@ from typing import Any
 import redis
 
 from providers import REGISTRY, phones, segments
-from providers.errors import ConfigurationError, SmsqError, ValidationError
+from providers.errors import ConfigurationError, ValidationError
 from worker import controls
 from worker.engine import Engine
 from worker.ledger.errors import LedgerUnavailable
+from worker.ledger.jobs import NewRecord
 from worker.polling import describe
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
@@ -74,9 +75,16 @@ def _texts(recipients: Sequence[Any] | None, text: Any,
     return [(r, text) for r in recipients]
 
 
+def printable(value: str) -> str:
+    """`value` with lone surrogates escaped: what Redis, JSON and logs can all carry."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _check_text(text: Any, max_segments: int | None) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("text is empty", field="text")
+    if printable(text) != text:
+        raise ValidationError("text contains a lone surrogate (not valid Unicode)", field="text")
     if len(text) > MAX_TEXT:
         raise ValidationError(f"text is longer than {MAX_TEXT} characters", field="text")
     controls.check(text, "text")
@@ -132,86 +140,99 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
                               field="recipients")
     pairs: list[tuple[str, str, str | None]] = []
     checked: set[str] = set()  # one segment count per distinct text, not per recipient
+    if messages is None:  # one text for all: a bad one refuses the job, whatever `strict`
+        checked.add(_check_text(text, max_segments))
     for raw, body in pairs_in:
-        if not (isinstance(body, str) and body in checked):
-            body = _check_text(body, max_segments)
-            checked.add(body)
+        good = ""  # the text once it passed its checks: kept with a refused recipient
         try:
+            if not (isinstance(body, str) and body in checked):
+                body = _check_text(body, max_segments)
+                checked.add(body)
+            good = body
             pairs.append((phones.normalize(raw, engine.cfg.default_region), body, None))
         except ValidationError as exc:
+            if strict and exc.field == "text":
+                raise
             if strict:
                 raise ValidationError(f"{exc.message} (recipient #{len(pairs) + 1})",
                                       field="recipients") from None
-            pairs.append((str(raw)[:32], body, exc.message))
+            pairs.append((printable(str(raw)[:32]), good, exc.message))
     return _Plan(chain, pairs, sender, dict(options or {}))
 
 
 def _digest(p: _Plan) -> str:
     body = json.dumps([p.route, p.sender, p.options, [(to, t) for to, t, _ in p.pairs]],
                       sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def write(engine: Engine, p: _Plan, *, job_id: str | None = None,
           idempotency_key: str | None = None, source: str = "api") -> Submitted:
-    """Write the job's records (idempotently) and enqueue its sends."""
+    """Write the job's records (idempotently, all or nothing) and enqueue its sends.
+
+    A key or job id already written with the same content returns that job's ids
+    (`duplicate`); with other content it is refused and nothing is written.
+    """
     job_id = job_id or new_job_id()
-    if not JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
         raise ValidationError("job_id must be 1-40 of A-Z a-z 0-9 _ -", field="job_id")
+    key = idempotency_key
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200
+                            or printable(key) != key):
+        raise ValidationError("idempotency_key must be 1-200 characters of valid Unicode",
+                              field="idempotency_key")
     try:
-        return _write(engine, p, job_id, idempotency_key, source)
+        return _write(engine, p, job_id, key, source)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise LedgerUnavailable(f"Redis is unreachable: {type(exc).__name__}") from None
 
 
 def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) -> Submitted:
-    ledger = engine.ledger
-    if key is not None:
-        if not isinstance(key, str) or not 0 < len(key) <= 200:
-            raise ValidationError("idempotency_key must be 1-200 characters",
-                                  field="idempotency_key")
-        held = ledger.claim_idempotency(key, _digest(p), job_id)
-        if held is not None:
-            digest, old_job = held
-            if digest != _digest(p):
-                raise ValidationError("idempotency key was used with different content",
-                                      field="idempotency_key")
-            return Submitted(old_job, ledger.job_ids(old_job), duplicate=True)
     shared = len({t for _, t, _ in p.pairs}) == 1
     job = {"text": p.pairs[0][1] if shared else None, "sender": p.sender,
            "route": ",".join(p.route), "source": source, "idem": key,
            "opts": json.dumps(p.options) if p.options else None}
-    records, rejected = [], {}
-    for i, (to, body, reason) in enumerate(p.pairs):
-        msg_id = f"{job_id}.{i}"
-        rec: dict[str, Any] = {"id": msg_id, "job": job_id, "to": to, "acc": p.route[0],
-                               "route": ",".join(p.route), "ri": 0, "att": 0,
-                               "st": "rejected" if reason else "queued",
-                               "text": None if shared else body}
-        if reason:
-            rec["reason"] = reason
-            rejected[msg_id] = reason
-        records.append(rec)
+    records = [NewRecord(to, None if shared else body, reason) for to, body, reason in p.pairs]
     now = time.time()
-    ledger.create_job(job_id, job, records, release_at=now + engine.cfg.requeue_after)
-    _enqueue(engine, p, [r for r in records if r["st"] == "queued"])
-    return Submitted(job_id, [r["id"] for r in records], rejected)
+    done = engine.ledger.jobs.create(
+        job_id, job, records, digest=_digest(p), now=now,
+        release_at=now + engine.cfg.redispatch_after, account=p.route[0],
+        route=",".join(p.route), idempotency_key=key)
+    if done.outcome == "idem_conflict":
+        raise ValidationError("idempotency key was used with different content",
+                              field="idempotency_key")
+    if done.outcome == "job_conflict":
+        raise ValidationError(f"job {job_id!r} already exists with different content",
+                              field="job_id")
+    rejected = {f"{done.job_id}.{i}": reason for i, (_, _, reason) in enumerate(p.pairs)
+                if reason}
+    if done.outcome == "duplicate":
+        return Submitted(done.job_id, done.ids, rejected, duplicate=True)
+    _enqueue(engine, p, [(f"{job_id}.{i}", body) for i, (_, body, reason)
+                         in enumerate(p.pairs) if not reason])
+    return Submitted(job_id, done.ids, rejected)
 
 
-def _enqueue(engine: Engine, p: _Plan, records: list[dict[str, Any]]) -> None:
+def _enqueue(engine: Engine, p: _Plan, queued: list[tuple[str, str]]) -> None:
+    """Deliver tasks for the new records; what could not be enqueued is released by beat
+    now rather than after `redispatch_after`."""
     provider = engine.provider(p.route[0])
     size = provider.max_recipients
     # A gateway that takes per-recipient texts gets full batches whatever the texts.
     by_text: dict[str, list[str]] = {}
-    for rec in records:
-        key = "" if provider.per_recipient_texts else str(rec.get("text"))
-        by_text.setdefault(key, []).append(str(rec["id"]))
-    try:
-        for ids in by_text.values():
-            for start in range(0, len(ids), size):
-                engine.deliver_later(ids[start:start + size], p.route[0])
-    except Exception:
-        return
+    for msg_id, body in queued:
+        by_text.setdefault("" if provider.per_recipient_texts else body, []).append(msg_id)
+    batches = [ids[i:i + size] for ids in by_text.values() for i in range(0, len(ids), size)]
+    for n, batch in enumerate(batches):
+        try:
+            engine.deliver_later(batch, p.route[0])
+        except Exception:
+            left = [m for b in batches[n:] for m in b]
+            try:
+                engine.ledger.jobs.rescore(left, time.time())
+            except redis.RedisError:
+                pass  # they are released after redispatch_after all the same
+            return
 
 
 def status(engine: Engine, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -239,38 +260,3 @@ def job_status(engine: Engine, job_id: str) -> dict[str, Any]:
     counts = {k[3:]: int(v) for k, v in job.items() if k.startswith("st:") and int(v)}
     return {"job": job_id, "total": int(job.get("total", "0")), "counts": counts,
             "error": job.get("error")}
-
-
-def intake(engine: Engine, kwargs: Mapping[str, Any]) -> Submitted | None:
-    """`smsq.send` enqueued by name: bad input never vanishes, it ends `rejected`."""
-    job_id = kwargs.get("job_id") if isinstance(kwargs.get("job_id"), str) else None
-    known = {"recipients", "text", "messages", "account", "route", "sender", "options",
-             "idempotency_key", "job_id"}
-    try:
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise ValidationError(f"unknown argument(s): {', '.join(unknown)}", field=unknown[0])
-        p = plan(engine, kwargs.get("recipients"), kwargs.get("text"),
-                 messages=kwargs.get("messages"), account=kwargs.get("account"),
-                 route=kwargs.get("route"), sender=kwargs.get("sender"),
-                 options=kwargs.get("options"), strict=False)
-        return write(engine, p, job_id=job_id, idempotency_key=kwargs.get("idempotency_key"),
-                     source="task")
-    except SmsqError as exc:
-        _reject_job(engine, job_id or new_job_id(), kwargs, exc)
-        return None
-
-
-def _reject_job(engine: Engine, job_id: str, kwargs: Mapping[str, Any], exc: SmsqError) -> None:
-    if not JOB_ID.match(job_id):
-        job_id = new_job_id()
-    raw = kwargs.get("recipients")
-    if raw is None and isinstance(kwargs.get("messages"), Mapping):
-        raw = list(kwargs["messages"])
-    # An oversized job is refused by its job record alone: no record per recipient.
-    fits = isinstance(raw, list) and len(raw) <= MAX_RECIPIENTS
-    targets = [str(r)[:32] for r in raw] if isinstance(raw, list) and fits else []
-    records = [{"id": f"{job_id}.{i}", "job": job_id, "to": to, "acc": "", "st": "rejected",
-                "reason": str(exc), "att": 0} for i, to in enumerate(targets)]
-    engine.ledger.create_job(job_id, {"error": str(exc), "source": "task"}, records,
-                             release_at=time.time())

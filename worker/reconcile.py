@@ -29,21 +29,12 @@ def release(engine: Engine, *, limit: int = 10_000) -> int:
     """Queued messages whose release time has come go to their gateway's queue."""
     now = engine.clock()
     engine.r.set("smsq:beat:last", f"{now:.3f}", ex=86400)  # beat's heartbeat, for `smsq health`
-    ids = engine.ledger.take_due(QUEUED, now, now + engine.cfg.requeue_after, limit)
+    # Re-scored past the time a deliver task takes to run or to come back from a dead
+    # node: an id already dispatched is not dispatched again meanwhile.
+    ids = engine.ledger.take_due(QUEUED, now, now + engine.cfg.redispatch_after, limit)
     if not ids:
         return 0
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    with engine.r.pipeline(transaction=False) as pipe:
-        for msg_id in ids:
-            pipe.hmget(f"smsq:m:{msg_id}", ["acc", "sender", "text", "job"])
-        rows = pipe.execute()
-    for msg_id, (acc, sender, text, job) in zip(ids, rows, strict=True):
-        if acc is None:
-            engine.r.zrem(QUEUED, msg_id)  # the record expired or never existed
-            continue
-        key = (acc.decode(), (sender or b"").decode(), (text or b"job:" + (job or b"")).decode())
-        groups.setdefault(key, []).append(msg_id)
-    for (acc, _, _), group in groups.items():
+    for acc, group in _release_groups(engine, ids).items():
         if acc not in engine.cfg.accounts:
             _fail_unroutable(engine, group, acc)
             continue
@@ -51,6 +42,29 @@ def release(engine: Engine, *, limit: int = 10_000) -> int:
         for start in range(0, len(group), size):
             engine.deliver_later(group[start:start + size], acc)
     return len(ids)
+
+
+def _release_groups(engine: Engine, ids: list[str]) -> dict[str, list[str]]:
+    """Due ids by account, in the order of the batches they can share: by sender and
+    text, except at a gateway that takes per-recipient texts in one request."""
+    with engine.r.pipeline(transaction=False) as pipe:
+        for msg_id in ids:
+            pipe.hmget(f"smsq:m:{msg_id}", ["acc", "sender", "text", "job"])
+        rows = pipe.execute()
+    keyed: dict[tuple[str, str, str], list[str]] = {}
+    for msg_id, (acc, sender, text, job) in zip(ids, rows, strict=True):
+        if acc is None:
+            engine.r.zrem(QUEUED, msg_id)  # the record expired or never existed
+            continue
+        account = acc.decode()
+        per_recipient = account in engine.cfg.accounts and engine.provider(
+            account).per_recipient_texts
+        body = "" if per_recipient else (text or b"job:" + (job or b"")).decode()
+        keyed.setdefault((account, (sender or b"").decode(), body), []).append(msg_id)
+    groups: dict[str, list[str]] = {}
+    for (account, _, _), group in keyed.items():
+        groups.setdefault(account, []).extend(group)
+    return groups
 
 
 def _fail_unroutable(engine: Engine, ids: list[str], acc: str) -> None:

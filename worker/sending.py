@@ -47,9 +47,8 @@ def _never_reached(exc: BaseException) -> bool:
 def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     """Send the queued messages among `ids` through `account`; returns counts by outcome."""
     wait = engine.circuit.open_for(account)
-    rows, jobs = engine.ledger.claim(list(ids), account,
-                                     engine.clock() + engine.cfg.send_lease,
-                                     SEND_FIELDS, JOB_FIELDS)
+    lease = engine.clock() + engine.cfg.send_lease
+    rows, jobs = engine.ledger.claim(list(ids), account, lease, SEND_FIELDS, JOB_FIELDS)
     if wait > 0:
         return _circuit_open(engine, rows, account, wait)
     if not rows:
@@ -58,7 +57,7 @@ def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     pairs = list(zip(rows, _outgoing(provider, rows, jobs), strict=True))
     for chunk in _chunks(provider, pairs):
-        for outcome, n in _send_chunk(engine, provider, account, chunk).items():
+        for outcome, n in _send_chunk(engine, provider, account, chunk, lease).items():
             counts[outcome] = counts.get(outcome, 0) + n
     return counts
 
@@ -103,7 +102,12 @@ def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
 
 
 def _send_chunk(engine: Engine, provider: Provider, account: str,
-                chunk: list[tuple[Record, OutgoingMessage]]) -> dict[str, int]:
+                chunk: list[tuple[Record, OutgoingMessage]], lease: float) -> dict[str, int]:
+    held = set(engine.ledger.renew([r["id"] for r, _ in chunk], lease,
+                                   engine.clock() + engine.cfg.send_lease))
+    chunk = [pair for pair in chunk if pair[0]["id"] in held]  # the rest went back, or on
+    if not chunk:
+        return {}
     ids = [r["id"] for r, _ in chunk]
     attempt = max(int(r.get("att", "0")) for r, _ in chunk) + 1
     with structlog.contextvars.bound_contextvars(
@@ -201,9 +205,11 @@ def _unknown_step(engine: Engine, provider: Provider, row: Record, why: str,
                   batch_ref: str | None = None) -> Step:
     can_lookup = type(provider).lookup is not Provider.lookup
     score = engine.clock() + 10.0 if can_lookup else 0.0
-    return (row["id"], ["sending"], "unknown", score,
-            {"err": json.dumps({"class": "OutcomeUnknown", "message": why}), "lease": "",
-             "prov": provider.name, "bref": batch_ref})
+    fields = {"err": json.dumps({"class": "OutcomeUnknown", "message": why}), "lease": "",
+              "prov": provider.name}
+    if batch_ref:  # else the batch reference set when the request left stays
+        fields["bref"] = batch_ref
+    return (row["id"], ["sending"], "unknown", score, fields)
 
 
 def _request_failed(engine: Engine, provider: Provider, account: str,
@@ -239,7 +245,7 @@ def _failover(engine: Engine, rows: list[Record], exc: SmsqError) -> set[str]:
         if idx + 1 < len(route):
             nxt = route[idx + 1]
             if engine.ledger.transition(row["id"], ["sending"], "queued",
-                                        score=engine.clock() + engine.cfg.requeue_after,
+                                        score=engine.clock() + engine.cfg.redispatch_after,
                                         acc=nxt, ri=idx + 1, wire="0", lease="",
                                         err=json.dumps(exc.to_dict())):
                 moved.add(row["id"])

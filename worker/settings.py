@@ -34,6 +34,9 @@ class Settings:
     backoff_max: float = 300.0
     send_lease: float = 120.0
     requeue_after: float = 60.0
+    # The broker's: a task a dead node had taken comes back after this (kombu restore).
+    # No smsq task waits as a Celery countdown, so it bounds crash recovery, nothing else.
+    visibility_timeout: float = 240.0
     poll_interval: float = 30.0
     poll_first_after: float = 10.0
     poll_max_interval: float = 1800.0
@@ -63,6 +66,12 @@ class Settings:
     campaign_failure_threshold: float = 0.3
     campaign_max_rate: float = 200.0  # messages/s when neither campaign nor gateway caps it
     campaign_tick_interval: float = 1.0
+
+    @property
+    def redispatch_after(self) -> float:
+        """A dispatched message is dispatched again by beat only after this: by then its
+        deliver task either ran, or was lost with a node and restored by the broker."""
+        return self.visibility_timeout + 60.0
 
     def account(self, name: str) -> AccountConfig:
         try:
@@ -147,6 +156,7 @@ def _routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]
 _NUMBERS = {
     "retention_days": "SMSQ_RETENTION_DAYS", "max_attempts": "SMSQ_MAX_ATTEMPTS",
     "send_lease": "SMSQ_SEND_LEASE", "requeue_after": "SMSQ_REQUEUE_AFTER",
+    "visibility_timeout": "SMSQ_VISIBILITY_TIMEOUT",
     "poll_interval": "SMSQ_POLL_INTERVAL", "poll_first_after": "SMSQ_POLL_FIRST_AFTER",
     "poll_max_interval": "SMSQ_POLL_MAX_INTERVAL",
     "release_interval": "SMSQ_RELEASE_INTERVAL", "reconcile_interval": "SMSQ_RECONCILE_INTERVAL",

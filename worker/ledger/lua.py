@@ -260,11 +260,13 @@ redis.call('ZADD', 'smsq:orphans', now + ttl, member)
 return 1
 """
 
-# ARGV: id, id, ...: the request for these messages is about to leave.
+# ARGV: id, id, ...: the request for these messages is about to leave. `bref` names
+# the batch (its first message: the client id it goes out under), so that reconcile
+# can find every message of a request whose outcome a crash left unknown.
 MARK_ON_WIRE = r"""
 for _, id in ipairs(ARGV) do
   local k = 'smsq:m:' .. id
-  redis.call('HSET', k, 'wire', '1')
+  redis.call('HSET', k, 'wire', '1', 'bref', ARGV[1])
   redis.call('HINCRBY', k, 'att', 1)
 end
 return #ARGV

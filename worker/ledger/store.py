@@ -9,7 +9,7 @@ Keys (prefix `smsq:`):
   pid:<prov>:<pid>   the gateway's message id -> our id
   orphan:<prov>:<pid> a delivery report that arrived before its send result
   orphans           zset: parked reports by expiry (the total is capped)
-  idem:<key>         an idempotency key's content digest and job
+  idem:<key>         an idempotency key's content digest and job (written with the job)
   jobs               sorted set of job ids by creation time
 """
 
@@ -22,6 +22,8 @@ from typing import Any
 
 import redis
 
+from worker.ledger.jobs import JobWriter
+from worker.ledger.lease import RENEW
 from worker.ledger.lua import (
     CLAIM,
     MARK_ON_WIRE,
@@ -93,47 +95,8 @@ class Ledger:
         self._pick = client.register_script(PICK_MANY)
         self._recheck = client.register_script(RESCHEDULE)
         self._park = client.register_script(PARK_ORPHAN)
-
-    # -- writing new work --------------------------------------------------------
-
-    def create_job(self, job_id: str, job_fields: Mapping[str, Any],
-                   records: Sequence[Mapping[str, Any]], *, release_at: float,
-                   chunk: int = 2000) -> None:
-        """Write the job and one record per message; queued ones go to the queued index.
-
-        The job's shared fields come first (senders read them), its total and
-        counters last, so a reader who sees the total finds every record.
-        """
-        now = time.time()
-        counts: dict[str, int] = {}
-        for rec in records:
-            counts[str(rec["st"])] = counts.get(str(rec["st"]), 0) + 1
-        self.r.hset(job_key(job_id), mapping={**{k: str(v) for k, v in job_fields.items()
-                                                 if v is not None}, "created": now})
-        for start in range(0, len(records), chunk):
-            self._write_records(records[start:start + chunk], now, release_at)
-        with self.r.pipeline(transaction=True) as pipe:
-            for st, n in counts.items():
-                pipe.hincrby(job_key(job_id), f"st:{st}", n)
-            pipe.hincrby(job_key(job_id), "total", len(records))
-            pipe.zadd(P + "jobs", {job_id: now})
-            pipe.execute()
-
-    def _write_records(self, records: Sequence[Mapping[str, Any]], now: float,
-                       release_at: float) -> None:
-        with self.r.pipeline(transaction=False) as pipe:
-            queued: dict[str, float] = {}
-            for rec in records:
-                key = msg_key(str(rec["id"]))
-                pipe.hset(key, mapping={k: str(v) for k, v in rec.items() if v is not None})
-                pipe.hset(key, mapping={"created": now, "updated": now})
-                if rec["st"] == "queued":
-                    queued[str(rec["id"])] = release_at
-                else:
-                    pipe.expire(key, self.retention)
-            if queued:
-                pipe.zadd(QUEUED, queued)
-            pipe.execute()
+        self._renew = client.register_script(RENEW)
+        self.jobs = JobWriter(client, self.retention)  # the one way a job is written
 
     # -- reading -----------------------------------------------------------------
 
@@ -195,6 +158,12 @@ class Ledger:
                            *fields, len(job_fields), *job_fields, *ids]
         rows, jobs = self._claim(args=args)
         return list(json.loads(rows)), dict(json.loads(jobs))
+
+    def renew(self, ids: Sequence[str], held: float, until: float) -> list[str]:
+        """The ids still claimed under lease `held`, their lease moved to `until`."""
+        if not ids:
+            return []
+        return [_s(m) for m in self._renew(args=[repr(held), repr(until), *ids])]
 
     def pipeline_transitions(self, steps: Sequence[Step]) -> list[bool]:
         """Several single-message transitions in one script call (one argument in all)."""
@@ -264,19 +233,3 @@ class Ledger:
         parked already); the message id instead when the mapping exists by now."""
         found = self._park(args=[provider, pid, json.dumps(report), max(int(ttl), 1), cap])
         return _s(found) if isinstance(found, bytes) else bool(found)
-
-    # -- idempotency ---------------------------------------------------------------
-
-    def claim_idempotency(self, key: str, digest: str, job_id: str) -> tuple[str, str] | None:
-        """Reserve `key`; None when reserved now, else the (digest, job) it already has."""
-        value = json.dumps({"digest": digest, "job": job_id})
-        if self.r.set(f"{P}idem:{key}", value, nx=True, ex=self.retention):
-            return None
-        raw = self.r.get(f"{P}idem:{key}")
-        if raw is None:
-            return self.claim_idempotency(key, digest, job_id)
-        data = json.loads(raw)
-        return str(data["digest"]), str(data["job"])
-
-    def release_idempotency(self, key: str) -> None:
-        self.r.delete(f"{P}idem:{key}")

@@ -93,6 +93,8 @@ class Stack:
             "SMSQ_RECONCILE_INTERVAL": "2",
             "SMSQ_REQUEUE_AFTER": "10",
             "SMSQ_SEND_LEASE": "20",
+            # A task a killed worker had taken comes back within a minute, not four.
+            "SMSQ_VISIBILITY_TIMEOUT": "30",
             "SMSQ_READ_TIMEOUT": "5",
             "SMSQ_WEBHOOK_TOKEN": self.token,
             "PYTHONUNBUFFERED": "1",

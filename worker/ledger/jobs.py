@@ -1,0 +1,154 @@
+"""Writing a job: its records, indexes, counters and idempotency key in one atomic step.
+
+One Lua call writes all of it or none of it, so a crash or a Redis error
+can never leave an idempotency key without its records, queued records
+without their due-index entry, or counters that disagree with the records
+(a later transition would drive them negative). The same call refuses to
+overwrite: an idempotency key or a job id already written returns the
+job that holds it (same content) or a conflict (other content).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+# ARGV: job, idempotency key ('' none), digest, now, release_at, retention, njob,
+# [field, value] * njob, account, route, then three per record: to, own text ('' =
+# the job's), rejection reason ('' = queued). Returns {outcome, job, total}: outcome
+# `created`, `duplicate` (same content already written: its job and total),
+# `idem_conflict` or `job_conflict` (other content; nothing written).
+CREATE_JOB = r"""
+local P = 'smsq:'
+local job, idem, digest = ARGV[1], ARGV[2], ARGV[3]
+local now, release, retention = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local function held(j)
+  local v = redis.call('HMGET', P .. 'job:' .. j, 'digest', 'total')
+  return v[1], tonumber(v[2] or '0')
+end
+if idem ~= '' then
+  local raw = redis.call('GET', P .. 'idem:' .. idem)
+  if raw then
+    local h = cjson.decode(raw)
+    if h.digest ~= digest then return {'idem_conflict', h.job, 0} end
+    local _, total = held(h.job)
+    return {'duplicate', h.job, total}
+  end
+end
+if redis.call('EXISTS', P .. 'job:' .. job) == 1 then
+  local d, total = held(job)
+  if d == digest then return {'duplicate', job, total} end
+  return {'job_conflict', job, 0}
+end
+local nj = tonumber(ARGV[7])
+local jf = {'digest', digest, 'created', now}
+for i = 8, 7 + nj do jf[#jf + 1] = ARGV[i] end
+local acc, route = ARGV[8 + nj], ARGV[9 + nj]
+local counts, zargs, n = {}, {}, 0
+for i = 10 + nj, #ARGV, 3 do
+  local id = job .. '.' .. n
+  local k = P .. 'm:' .. id
+  local rec = {'id', id, 'job', job, 'to', ARGV[i], 'acc', acc, 'ri', '0', 'att', '0',
+               'created', now, 'updated', now}
+  if route ~= '' then rec[#rec + 1] = 'route'; rec[#rec + 1] = route end
+  if ARGV[i + 1] ~= '' then rec[#rec + 1] = 'text'; rec[#rec + 1] = ARGV[i + 1] end
+  local st = 'queued'
+  if ARGV[i + 2] ~= '' then
+    st = 'rejected'
+    rec[#rec + 1] = 'reason'; rec[#rec + 1] = ARGV[i + 2]
+  end
+  rec[#rec + 1] = 'st'; rec[#rec + 1] = st
+  redis.call('HSET', k, unpack(rec))
+  if st == 'queued' then
+    zargs[#zargs + 1] = release
+    zargs[#zargs + 1] = id
+    if #zargs >= 2000 then
+      redis.call('ZADD', P .. 'q', unpack(zargs))
+      zargs = {}
+    end
+  else
+    redis.call('EXPIRE', k, retention)
+  end
+  counts[st] = (counts[st] or 0) + 1
+  n = n + 1
+end
+if #zargs > 0 then redis.call('ZADD', P .. 'q', unpack(zargs)) end
+for st, c in pairs(counts) do
+  jf[#jf + 1] = 'st:' .. st
+  jf[#jf + 1] = c
+end
+jf[#jf + 1] = 'total'; jf[#jf + 1] = n
+redis.call('HSET', P .. 'job:' .. job, unpack(jf))
+redis.call('ZADD', P .. 'jobs', now, job)
+if idem ~= '' then
+  redis.call('SET', P .. 'idem:' .. idem, cjson.encode({digest = digest, job = job}),
+             'EX', retention)
+end
+return {'created', job, n}
+"""
+
+# ARGV: score, id, id, ...: queued ids still in the due index get `score` (XX: an id
+# claimed meanwhile is not put back).
+RESCORE = r"""
+local n = 0
+for i = 2, #ARGV do
+  n = n + redis.call('ZADD', 'smsq:q', 'XX', 'CH', ARGV[1], ARGV[i])
+end
+return n
+"""
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """One message of a new job: recipient, own text (None: the job's), rejection reason."""
+
+    to: str
+    text: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the write did: `created`, `duplicate`, `idem_conflict` or `job_conflict`."""
+
+    outcome: str
+    job_id: str
+    total: int
+
+    @property
+    def ids(self) -> list[str]:
+        return [f"{self.job_id}.{i}" for i in range(self.total)]
+
+
+class JobWriter:
+    """The one way a job enters the ledger."""
+
+    def __init__(self, client: redis.Redis, retention: int) -> None:
+        self.retention = retention
+        self._create = client.register_script(CREATE_JOB)
+        self._rescore = client.register_script(RESCORE)
+
+    def create(self, job_id: str, job_fields: Mapping[str, Any], records: Sequence[NewRecord],
+               *, digest: str, now: float, release_at: float, account: str = "",
+               route: str = "", idempotency_key: str | None = None) -> Written:
+        flat: list[str] = []
+        for key, value in job_fields.items():
+            if value is not None:
+                flat += [key, str(value)]
+        args: list[Any] = [job_id, idempotency_key or "", digest, now, release_at,
+                           self.retention, len(flat), *flat, account, route]
+        for rec in records:
+            args += [rec.to, rec.text or "", rec.reason or ""]
+        outcome, job, total = self._create(args=args)
+        return Written(_s(outcome), _s(job), int(total))
+
+    def rescore(self, ids: Sequence[str], score: float) -> int:
+        """Move queued ids' next release to `score` (e.g. now, when their dispatch failed)."""
+        return int(self._rescore(args=[score, *ids])) if ids else 0
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
