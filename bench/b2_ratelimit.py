@@ -1,8 +1,11 @@
 """B2 - rate-limit precision: SMS Club at 9 requests/second, smsq's global limiter vs
-Celery's own `rate_limit="9/s"`, with the issue-3 measurement (1,000 unique texts).
+Celery's own `rate_limit="9/s"`, with the issue-3 measurement (1,000 unique texts) and
+issue 16's mixed day (20,000 one-text recipients + 300 own texts, status polling on).
 
     .venv/bin/python bench/b2_ratelimit.py [--messages 1000] [--naive-seconds 30]
-                                           [--hosts-messages 300]
+                                           [--hosts-messages 300] [--bulk 20000]
+                                           [--unique 300] [--only mixed]
+                                           [--load quiet|burn|both]
 
 Every message has its own text, so each is its own request. The sandbox
 records every request it receives (time, status); the figures come from that
@@ -17,6 +20,7 @@ import argparse
 import time
 from typing import Any
 
+from b2_mixed import MIXED_HEADER, mixed_row, mixed_run
 from common import (
     api,
     exit_on_sigterm,
@@ -98,8 +102,25 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=1000, help="4-process smsq run")
     ap.add_argument("--naive-seconds", type=float, default=30.0)
     ap.add_argument("--hosts-messages", type=int, default=300, help="two-host smsq run")
+    ap.add_argument("--bulk", type=int, default=20_000, help="mixed: one-text recipients")
+    ap.add_argument("--unique", type=int, default=300, help="mixed: messages with own texts")
+    ap.add_argument("--only", choices=["mixed"], help="run the mixed workload only")
+    ap.add_argument("--load", choices=["quiet", "burn", "both"], default="both",
+                    help="mixed: as the machine is, with one core burning, or both")
     args = ap.parse_args()
     exit_on_sigterm()
+    res: dict[str, dict[str, Any]] = {}
+    if args.only is None:
+        res.update(classic(args))
+    for burn in {"quiet": [False], "burn": [True], "both": [False, True]}[args.load]:
+        key = "mixed_burn" if burn else "mixed"
+        res[key] = mixed_run(args.bulk, args.unique, burn)
+        print(key, res[key], flush=True)
+    report(res, args)
+
+
+def classic(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Issue 3's runs: 4 single-process nodes, Celery's rate_limit, 2 hosts (no polling)."""
     stack = Stack(poll_interval=3600, final_after=3600)
     res: dict[str, dict[str, Any]] = {}
     try:
@@ -114,10 +135,25 @@ def main() -> None:
         print("smsq 2 hosts", res["hosts"], flush=True)
     finally:
         stack.stop()
-    report(res, args)
+    return res
 
 
 def report(res: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    mixed = [mixed_row(f"{'loaded (one core burning)' if k == 'mixed_burn' else 'quiet'}: "
+                       f"{args.bulk:,} one-text + {args.unique:,} own-text, 2 nodes x 2",
+                       res[k]) for k in ("mixed", "mixed_burn") if k in res]
+    body = "Mixed day (issue 16), status polling on, all requests to the account:\n\n"
+    body += table(mixed, MIXED_HEADER)
+    if "smsq" not in res:
+        print(body)  # a partial run is printed, not recorded
+        return
+    body = classic_table(res, args) + "\n\n" + body
+    print(body)
+    record("B2 rate-limit precision (and issue 3)",
+           ".venv/bin/python bench/b2_ratelimit.py", body)
+
+
+def classic_table(res: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     def row(label: str, f: dict[str, Any]) -> list[str]:
         return [label, str(f["requests"]), f"{f['span']:.1f} s", str(f["max_window"]),
                 str(f["n429"]), f"{f['rate']:.2f}/s", f"{f['ok_rate']:.2f}/s",
@@ -139,9 +175,7 @@ def report(res: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
              f"{s['share']:.1%} of 9/s over {s['span']:.0f} s; outcome counts "
              f"{s['counts']}. Celery's rate_limit is per worker node, so 4 nodes send 4x "
              "the limit and the gateway refuses the excess.")
-    print(body)
-    record("B2 rate-limit precision (and issue 3)",
-           ".venv/bin/python bench/b2_ratelimit.py", body)
+    return body
 
 
 if __name__ == "__main__":

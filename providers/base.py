@@ -36,7 +36,9 @@ from providers.models import (
 )
 from providers.reports import ParsedReport
 
-Throttle = Callable[[], None]
+# Called before every request; what it returns (if anything) is called once the request
+# is over, reply or error alike (the rate limiter logs when the reply came back).
+Throttle = Callable[[], Callable[[], None] | None]
 DEFAULT_TIMEOUT = (3.05, 15.0)  # connect, read (seconds)
 
 
@@ -134,10 +136,13 @@ class Provider(ABC):
     ) -> requests.Response:
         """One HTTP request through the throttle, with transport failures classified."""
         url = (base_url or self.base_url).rstrip("/") + "/" + path.lstrip("/")
-        if self.throttle is not None:
-            self.throttle()
+        done = self.throttle() if self.throttle is not None else None
         kwargs.setdefault("timeout", self.timeout)
-        return self._transport(method, url, **kwargs)
+        try:
+            return self._transport(method, url, **kwargs)
+        finally:
+            if done is not None:
+                done()
 
     def _transport(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The one place low-level failures become smsq errors."""

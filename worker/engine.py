@@ -62,7 +62,8 @@ class Engine:
         self.r = client or redis_client(self.cfg.redis_url)
         self.ledger = Ledger(self.r, retention_days=self.cfg.retention_days)
         self.limiter = RateLimiter(self.r, margin=self.cfg.rate_margin,
-                                   max_wait=self.cfg.limiter_max_wait)
+                                   max_wait=self.cfg.limiter_max_wait,
+                                   hold=self.cfg.connect_timeout + self.cfg.read_timeout + 5.0)
         self.circuit = Circuit(self.r, threshold=self.cfg.circuit_threshold,
                                cooldown=self.cfg.circuit_cooldown)
         self.enqueue: Enqueue = enqueue or _no_enqueue
@@ -82,14 +83,15 @@ class Engine:
                 )
             return self._providers[acc.name]
 
-    def _throttle(self, acc: AccountConfig) -> Callable[[], None]:
+    def _throttle(self, acc: AccountConfig) -> Callable[[], Callable[[], None] | None]:
         rate = self.rate_of(acc)
 
-        def hook() -> None:
+        def hook() -> Callable[[], None] | None:
             callback = _on_wire.get()
-            self.limiter.acquire(acc.name, rate, before_send=callback)
+            done = self.limiter.acquire(acc.name, rate, before_send=callback)
             if callback is not None:
                 _on_wire.set(None)
+            return done
 
         return hook
 

@@ -1,17 +1,34 @@
-"""The global rate limiter: one GCRA slot schedule per gateway account, in Redis.
+"""The global rate limiter: per gateway account, a slot schedule and a log, in Redis.
 
 Celery's `rate_limit` is per worker process; this limiter is shared by every
-worker on every host. One Lua script reads Redis server time (microseconds,
-so no client clock skew) and reserves the next free slot on the account's
-schedule: slots are `1/rate` apart (widened by a small safety margin for
-network jitter between the grant and the gateway), so no one-second window
-can hold more than `rate` requests and there is no burst after idle. A caller
-whose slot is near sleeps until it; one whose slot is too far is told how long
-to wait and re-queues its work without spending its retry budget.
+worker on every host, and every request to an account (sends, status checks,
+retries, recovered work, token calls) passes it. Both Lua scripts read Redis
+server time (microseconds, so no client clock skew).
+
+Why two parts. A schedule alone (GCRA, slots `1/rate` apart) promises spacing at
+*grant* time, but the gateway counts *arrivals*: a request that leaves late (a
+slow wake-up, a descheduled process, a slow connect) lands next to the one after
+it, and a margin big enough for a loaded machine costs more than the 3% of the
+limit we may spend. So:
+
+- `ACQUIRE` books the account's next slot on the schedule: it spreads the
+  requests of all processes evenly and decides between a short in-task wait and
+  a re-queue (a slot further than `max_wait` away is not booked at all).
+- `ADMIT`, right before the request leaves, is the guarantee: a sliding log of
+  the account's requests, each stamped with the latest time it can have reached
+  the gateway (while in flight: `hold` ahead; once its reply is back: the time
+  of the reply, by `DONE`). A request is admitted only while fewer than `limit`
+  of those stamps lie within the last `window`. A request reaches the gateway
+  after it was admitted and every logged one reached it before its stamp, so
+  no `window` at the gateway ever holds more than `limit` arrivals, whatever the
+  jitter; the price is one request latency per `limit` requests.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +50,34 @@ redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', ttl)
 return {1, wait}
 """
 
+# {1, 0}: admitted (logged as in flight until now + hold);
+# {0, wait, in_flight}: not yet; `in_flight` when the entry to leave the window has no reply yet.
+_ADMIT = r"""
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local hold = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
+local n = redis.call('ZCARD', KEYS[1])
+if n >= limit then
+  local edge = tonumber(redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')[2])
+  if edge > now then return {0, 0, 1} end
+  return {0, edge + window - now, 0}
+end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + hold), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.floor((hold + window) / 1000) + 1000)
+return {1, 0, 0}
+"""
+
+# The reply is back (or the request failed): the entry's stamp becomes now.
+_DONE = r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', now), ARGV[1])
+return 1
+"""
+
 # Push the schedule back after the gateway throttled us (HTTP 429 and friends).
 _PENALIZE = r"""
 local t = redis.call('TIME')
@@ -46,18 +91,7 @@ end
 return 1
 """
 
-
-# Push every slot not yet granted back by ARGV[1] µs: a request that left late must
-# not squeeze the one after it (the gateway counts arrivals, not our schedule).
-_SHIFT = r"""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local nxt = tat + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
-return 1
-"""
+Release = Callable[[], None]
 
 
 class Throttled(Exception):
@@ -75,28 +109,48 @@ class Grant:
     wait: float  # seconds until the slot (allowed) or until one could be had (denied)
 
 
+@dataclass(frozen=True)
+class Window:
+    """The gateway's rule as `limit` requests in any `seconds` (9 in 1 s for 9/s)."""
+
+    limit: int
+    seconds: float
+
+    @classmethod
+    def of(cls, rate: float) -> Window:
+        limit = max(1, math.floor(rate))
+        return cls(limit, limit / rate)
+
+
 class RateLimiter:
     """Slots per account; `acquire` blocks up to `max_wait`, else raises Throttled."""
 
-    def __init__(self, client: redis.Redis, *, margin: float = 0.03, max_wait: float = 2.0,
+    def __init__(self, client: redis.Redis, *, margin: float = 0.0, max_wait: float = 2.0,
+                 hold: float = 30.0, poll: float = 0.002,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic,
-                 late_tolerance: float = 0.002) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.r = client
-        self.margin = margin
+        self.margin = margin  # widens the schedule's spacing; the log needs none
         self.max_wait = max_wait
+        self.hold = hold  # longest a request can be in flight (its timeouts); crash bound
+        self.poll = poll  # re-check interval while the edge request has no reply yet
         self.sleep = sleep
         self.clock = clock
-        self.late_tolerance = late_tolerance
         self._acquire = client.register_script(_ACQUIRE)
+        self._admit = client.register_script(_ADMIT)
+        self._done = client.register_script(_DONE)
         self._penalize = client.register_script(_PENALIZE)
-        self._shift = client.register_script(_SHIFT)
+        self._tag = secrets.token_hex(6)  # unique per process and host
+        self._seq = itertools.count(1)
         self.waited = 0.0
-        self.late = 0.0
 
     @staticmethod
     def key(account: str) -> str:
         return f"smsq:rl:{account}"
+
+    @staticmethod
+    def log_key(account: str) -> str:
+        return f"smsq:rl:{account}:log"
 
     def try_acquire(self, account: str, rate: float, max_wait: float | None = None) -> Grant:
         interval_us = 1_000_000.0 / rate * (1.0 + self.margin)
@@ -106,33 +160,55 @@ class RateLimiter:
         return Grant(bool(allowed), int(wait_us) / 1e6)
 
     def acquire(self, account: str, rate: float | None,
-                before_send: Callable[[], None] | None = None) -> float:
-        """Wait for the account's next slot, run `before_send`; returns the seconds waited.
-
-        If the caller is ready to send later than its slot (a slow wake-up on a
-        busy host, a slow `before_send`), the slots not yet granted move back by
-        that lateness, so the gap to the next request never shrinks below the
-        interval; otherwise jitter alone puts rate + 1 requests in a window.
-        """
+                before_send: Callable[[], None] | None = None) -> Release | None:
+        """Wait for the account's slot and admission, run `before_send`; returns the
+        callable to run once the request is over (reply, error or timeout alike)."""
         if not rate:
             if before_send is not None:
                 before_send()
-            return 0.0
+            return None
         grant = self.try_acquire(account, rate)
         if not grant.allowed:
             raise Throttled(account, grant.wait)
-        due = self.clock() + grant.wait
         if grant.wait > 0:
-            self.sleep(grant.wait)
-            self.waited += grant.wait
+            self._pause(grant.wait)
+        member = self.admit(account, Window.of(rate), self.max_wait)
+
+        def release() -> None:
+            self._done(keys=[self.log_key(account)], args=[member])
+
         if before_send is not None:
-            before_send()
-        late = self.clock() - due
-        if late > self.late_tolerance:
-            self._shift(keys=[self.key(account)], args=[f"{late * 1e6:.0f}"])
-            self.late += late
-        return grant.wait
+            try:
+                before_send()
+            except BaseException:
+                release()  # nothing left: the slot is not held for `hold`
+                raise
+        return release
+
+    def admit(self, account: str, window: Window, max_wait: float) -> str:
+        """Log one request into the account's window, waiting (at most `max_wait`) for room."""
+        member = self._member()
+        waited = 0.0
+        while True:
+            ok, wait_us, in_flight = self._admit(
+                keys=[self.log_key(account)],
+                args=[window.limit, f"{window.seconds * 1e6:.0f}", f"{self.hold * 1e6:.0f}",
+                      member])
+            if ok:
+                return member
+            wait = self.poll if in_flight else max(int(wait_us) / 1e6, self.poll / 2)
+            if waited + wait > max_wait:
+                raise Throttled(account, wait)
+            self._pause(wait)
+            waited += wait
 
     def penalize(self, account: str, seconds: float) -> None:
         """The gateway throttled us: no slot for this account for `seconds`."""
         self._penalize(keys=[self.key(account)], args=[f"{seconds * 1e6:.0f}"])
+
+    def _pause(self, seconds: float) -> None:
+        self.sleep(seconds)
+        self.waited += seconds
+
+    def _member(self) -> str:
+        return f"{self._tag}:{next(self._seq)}"

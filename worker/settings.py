@@ -45,7 +45,7 @@ class Settings:
     release_interval: float = 1.0
     reconcile_interval: float = 30.0
     limiter_max_wait: float = 2.0
-    rate_margin: float = 0.03
+    rate_margin: float = 0.0
     circuit_threshold: int = 5
     circuit_cooldown: float = 30.0
     webhook_token: str = field(default="", repr=False)
