@@ -188,7 +188,7 @@ class RateLimiter:
     def admit(self, account: str, window: Window, max_wait: float) -> str:
         """Log one request into the account's window, waiting (at most `max_wait`) for room."""
         member = self._member()
-        waited = 0.0
+        waited, poll = 0.0, self.poll
         while True:
             ok, wait_us, in_flight = self._admit(
                 keys=[self.log_key(account)],
@@ -196,7 +196,10 @@ class RateLimiter:
                       member])
             if ok:
                 return member
-            wait = self.poll if in_flight else max(int(wait_us) / 1e6, self.poll / 2)
+            if in_flight:  # its reply is due any moment; ask again, less often each time
+                wait, poll = poll, min(poll * 2, 0.05)
+            else:
+                wait = max(int(wait_us) / 1e6, self.poll / 2)
             if waited + wait > max_wait:
                 raise Throttled(account, wait)
             self._pause(wait)
