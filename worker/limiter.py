@@ -175,7 +175,10 @@ class RateLimiter:
         member = self.admit(account, Window.of(rate), self.max_wait)
 
         def release() -> None:
-            self._done(keys=[self.log_key(account)], args=[member])
+            try:
+                self._done(keys=[self.log_key(account)], args=[member])
+            except redis.RedisError:
+                pass  # the entry stays in flight until `hold`: slower, never over the limit
 
         if before_send is not None:
             try:
