@@ -139,7 +139,7 @@ def classic(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def report(res: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    mixed = [mixed_row(f"{'loaded (one core burning)' if k == 'mixed_burn' else 'quiet'}: "
+    mixed = [mixed_row(f"{'one core burning' if k == 'mixed_burn' else 'no extra load'}: "
                        f"{args.bulk:,} one-text + {args.unique:,} own-text, 2 nodes x 2",
                        res[k]) for k in ("mixed", "mixed_burn") if k in res]
     body = "Mixed day (issue 16), status polling on, all requests to the account:\n\n"
