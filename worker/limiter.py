@@ -2,7 +2,7 @@
 
 Celery's `rate_limit` is per worker process; this limiter is shared by every
 worker on every host, and every request to an account (sends, status checks,
-retries, recovered work, token calls) passes it. Both Lua scripts read Redis
+retries, recovered work, token calls) passes it. Every Lua script reads Redis
 server time (microseconds, so no client clock skew).
 
 Why two parts. A schedule alone (GCRA, slots `1/rate` apart) promises spacing at
