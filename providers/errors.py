@@ -124,6 +124,8 @@ class MalformedResponse(OutcomeUnknown):
     """The gateway's reply could not be parsed."""
 
 
-def is_retryable(error: BaseException) -> bool:
-    """The one place that decides whether a send may be re-queued."""
-    return isinstance(error, TransientError)
+def never_left(error: BaseException) -> bool:
+    """The request provably never reached the gateway (connect refused or timed out, DNS):
+    the one error worth another try within the same call (a moment later, another host).
+    What every other error means is decided in one place, `worker.retry.outcome`."""
+    return isinstance(error, GatewayUnavailable) and error.never_reached

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 import structlog
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 
 from providers.base import DEFAULT_TIMEOUT, Provider, Throttle
 from providers.errors import (
@@ -22,6 +23,7 @@ from providers.errors import (
     GatewayUnavailable,
     MalformedResponse,
     ValidationError,
+    never_left,
 )
 from providers.models import (
     AccountConfig,
@@ -193,21 +195,31 @@ class Smsc(Provider):
         return decode_reply(response.content)
 
     def _walk(self, cmd: str, params: list[tuple[str, str]]) -> requests.Response:
-        """Main host, then each mirror, only while the request provably never left."""
+        """Main host, then each mirror in order, only while the request provably never
+        left (`never_left`, the same test as the engine's in-call retry): one try per
+        host, no wait between hosts."""
         post = len(urlencode(params)) > POST_THRESHOLD
-        failure: GatewayUnavailable | None = None
-        for base in self.hosts:
+        hosts = iter(self.hosts)
+
+        def one_host() -> requests.Response:
+            base = next(hosts)
             try:
                 if post:
                     return self.request("POST", f"{cmd}.php", base_url=base, data=params)
                 return self.request("GET", f"{cmd}.php", base_url=base, params=params)
             except GatewayUnavailable as exc:
-                if not exc.never_reached:
-                    raise
-                failure = exc
-                log.warning("smsc_host_unreachable", host=urlsplit(base).netloc, cmd=cmd)
-        assert failure is not None
-        raise failure
+                if never_left(exc):
+                    log.warning("smsc_host_unreachable", host=urlsplit(base).netloc, cmd=cmd)
+                raise
+
+        walk = Retrying(retry=retry_if_exception(never_left),
+                        stop=stop_after_attempt(len(self.hosts)), wait=wait_none(),
+                        sleep=_no_sleep, reraise=True)
+        return walk(one_host)
+
+
+def _no_sleep(_: float) -> None:
+    """The next mirror is tried at once."""
 
 
 def derive_mirrors(base_url: str) -> list[str]:

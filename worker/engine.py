@@ -22,6 +22,7 @@ from worker import settings as settings_mod
 from worker.circuit import Circuit
 from worker.ledger.store import Ledger
 from worker.limiter import RateLimiter
+from worker.retry import Policy
 from worker.settings import Settings
 
 Enqueue = Callable[[str, Mapping[str, Any], str], None]
@@ -66,6 +67,7 @@ class Engine:
                                    hold=self.cfg.connect_timeout + self.cfg.read_timeout + 5.0)
         self.circuit = Circuit(self.r, threshold=self.cfg.circuit_threshold,
                                cooldown=self.cfg.circuit_cooldown)
+        self.retry = Policy.from_settings(self.cfg)
         self.enqueue: Enqueue = enqueue or _no_enqueue
         self.session = session
         self.clock = clock or time.time

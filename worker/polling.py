@@ -21,6 +21,7 @@ from worker.engine import TASK_CHECK, Engine, queue_for
 from worker.ledger.store import Recheck, Record, Step, pending_key
 from worker.limiter import Throttled
 from worker.reports import RANK, count_moved, status_steps
+from worker.retry import outcome
 
 log = structlog.get_logger("smsq.poll")
 POLL_LEASE = 120.0
@@ -71,8 +72,10 @@ def check_status(engine: Engine, ids: Sequence[str], account: str) -> dict[str, 
             _reschedule(engine, chunk, exc.retry_after)
             continue
         except SmsqError as exc:
-            log.warning("sms_status_failed", provider=account, error=type(exc).__name__)
-            _reschedule(engine, chunk, 30.0)
+            # A status check sends nothing: whatever the outcome, ask again later.
+            log.warning("sms_status_failed", provider=account, error=type(exc).__name__,
+                        outcome=outcome(exc))
+            _reschedule(engine, chunk, engine.retry.polling.after_error)
             continue
         for key, n in _apply(engine, chunk, results).items():
             counts[key] = counts.get(key, 0) + n
@@ -104,7 +107,7 @@ def _apply(engine: Engine, rows: list[Record], results: list[StatusResult]) -> d
 
 def _next_check(engine: Engine, row: Record, res: StatusResult, now: float) -> Recheck:
     checks = int(row.get("chk") or "0") + 1
-    interval = min(engine.cfg.poll_max_interval, engine.cfg.poll_interval * 2 ** (checks - 1))
+    interval = engine.retry.polling.next_in(checks)
     cost = "" if res.cost is None else str(res.cost)
     return (row["id"], now + interval, str(checks), res.raw_code or "", cost)
 

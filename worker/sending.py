@@ -10,38 +10,24 @@ that never left (safe to queue again) from one that may have (unknown).
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from providers.base import Provider
-from providers.errors import (
-    GatewayUnavailable,
-    InvalidRecipient,
-    MessageRejected,
-    OutcomeUnknown,
-    ProviderAuthError,
-    RateLimited,
-    SmsqError,
-    TransientError,
-)
+from providers.errors import OutcomeUnknown, RateLimited, SmsqError, TransientError
 from providers.models import OutgoingMessage, SendResult
 from worker.engine import Engine, reset_on_wire, set_on_wire
 from worker.ledger.store import Record, Sent
 from worker.limiter import Throttled
+from worker.retry import Outcome, final_status, outcome
 
 log = structlog.get_logger("smsq.send")
 Step = tuple[str, Sequence[str], str, float, dict[str, Any]]
 # What sending reads of a claimed record, and of its job (the fields all its messages share).
 SEND_FIELDS = ("job", "to", "att", "route", "ri", "text", "sender", "opts")
 JOB_FIELDS = ("text", "sender", "opts")
-
-
-def _never_reached(exc: BaseException) -> bool:
-    return isinstance(exc, GatewayUnavailable) and exc.never_reached
 
 
 def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
@@ -57,8 +43,8 @@ def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     pairs = list(zip(rows, _outgoing(provider, rows, jobs), strict=True))
     for chunk in _chunks(provider, pairs):
-        for outcome, n in _send_chunk(engine, provider, account, chunk, lease).items():
-            counts[outcome] = counts.get(outcome, 0) + n
+        for status, n in _send_chunk(engine, provider, account, chunk, lease).items():
+            counts[status] = counts.get(status, 0) + n
     return counts
 
 
@@ -126,7 +112,7 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
 
     token = set_on_wire(on_wire)
     try:
-        results = _call_with_retry(provider, [m for _, m in chunk])
+        results = engine.retry.in_call.call(provider.send, [m for _, m in chunk])
     except Throttled as exc:
         return _requeue(engine, chunk, exc.retry_after)
     except SmsqError as exc:
@@ -141,13 +127,6 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
         reset_on_wire(token)
     engine.circuit.success(account)
     return _apply_results(engine, provider, chunk, results)
-
-
-def _call_with_retry(provider: Provider, msgs: list[OutgoingMessage]) -> list[SendResult]:
-    """In-call retries only for requests that provably never reached the gateway."""
-    retrying = Retrying(retry=retry_if_exception(_never_reached), stop=stop_after_attempt(3),
-                        wait=wait_exponential(multiplier=0.2, max=1.0), reraise=True)
-    return retrying(provider.send, msgs)
 
 
 def _apply_results(engine: Engine, provider: Provider,
@@ -181,22 +160,22 @@ def _apply_results(engine: Engine, provider: Provider,
 def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqError | None,
                 raw: str | None) -> Step:
     err = error or OutcomeUnknown("gateway returned no id", provider=provider.name)
-    if isinstance(err, TransientError):
+    decided = outcome(err)
+    if decided is Outcome.RETRY:
         return _retry_step(engine, row, err)
-    if isinstance(err, OutcomeUnknown):
+    if decided is Outcome.UNKNOWN:
         return _unknown_step(engine, provider, row, err.message)
-    status = "rejected" if isinstance(err, InvalidRecipient | MessageRejected) else "failed"
-    return (row["id"], ["sending"], status, 0.0,
+    return (row["id"], ["sending"], final_status(err), 0.0,
             {"err": json.dumps(err.to_dict()), "raw": raw or err.code, "lease": ""})
 
 
 def _retry_step(engine: Engine, row: Record, err: SmsqError) -> Step:
-    attempts = int(row.get("att", "0")) + 1
-    if attempts >= engine.cfg.max_attempts:
+    attempt = int(row.get("att", "0")) + 1
+    policy = engine.retry.requeue
+    if policy.exhausted(attempt):
         return (row["id"], ["sending"], "failed", 0.0,
                 {"err": json.dumps(err.to_dict()), "lease": "", "reason": "retries exhausted"})
-    delay = min(engine.cfg.backoff_max, engine.cfg.backoff_base * 2 ** (attempts - 1))
-    delay = max(delay * random.uniform(0.5, 1.0), err.retry_after or 0.0)
+    delay = policy.delay(attempt, err.retry_after)
     return (row["id"], ["sending"], "queued", engine.clock() + delay,
             {"err": json.dumps(err.to_dict()), "lease": "", "wire": "0"})
 
@@ -219,16 +198,16 @@ def _request_failed(engine: Engine, provider: Provider, account: str,
                 code=exc.code, http=exc.http_status)
     if isinstance(exc, RateLimited):
         engine.limiter.penalize(account, exc.retry_after or 1.0)
-    if isinstance(exc, TransientError):
-        opened = engine.circuit.failure(account)
-        if opened:
+    decided = outcome(exc)
+    if decided is Outcome.RETRY:
+        if engine.circuit.failure(account):  # the circuit opened: the route's next account
             moved = _failover(engine, rows, exc)
             rows = [r for r in rows if r["id"] not in moved]
         return _settle(engine, [_retry_step(engine, r, exc) for r in rows])
-    if isinstance(exc, ProviderAuthError):
+    if decided is Outcome.FAILOVER:
         moved = _failover(engine, rows, exc)
         rows = [r for r in rows if r["id"] not in moved]
-    if isinstance(exc, OutcomeUnknown):
+    if decided is Outcome.UNKNOWN:
         bref = rows[0]["id"] if rows else None
         return _settle(engine, [_unknown_step(engine, provider, r, exc.message, bref)
                                 for r in rows])

@@ -155,6 +155,7 @@ def _routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]
 # Settings field -> environment variable; the defaults are the dataclass's own.
 _NUMBERS = {
     "retention_days": "SMSQ_RETENTION_DAYS", "max_attempts": "SMSQ_MAX_ATTEMPTS",
+    "backoff_base": "SMSQ_BACKOFF_BASE", "backoff_max": "SMSQ_BACKOFF_MAX",
     "send_lease": "SMSQ_SEND_LEASE", "requeue_after": "SMSQ_REQUEUE_AFTER",
     "visibility_timeout": "SMSQ_VISIBILITY_TIMEOUT",
     "poll_interval": "SMSQ_POLL_INTERVAL", "poll_first_after": "SMSQ_POLL_FIRST_AFTER",

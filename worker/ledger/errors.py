@@ -15,7 +15,6 @@ from providers.errors import (
     SmsqError,
     TransientError,
     ValidationError,
-    is_retryable,
 )
 
 
@@ -27,5 +26,4 @@ __all__ = [
     "ConfigurationError", "GatewayUnavailable", "InvalidRecipient", "LedgerUnavailable",
     "MalformedResponse", "MessageRejected", "OutcomeUnknown", "PermanentError",
     "ProviderAuthError", "RateLimited", "SmsqError", "TransientError", "ValidationError",
-    "is_retryable",
 ]
