@@ -12,8 +12,10 @@ from providers.errors import SmsqError
 
 
 class Status(enum.StrEnum):
-    """The normalised message lifecycle (see the mapping table in providers.md)."""
+    """The normalised message states (see the mapping table in providers.md); which may
+    move to which is the engine's table, `worker.lifecycle`."""
 
+    SCHEDULED = "scheduled"  # a campaign recipient waiting for its sending window
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"

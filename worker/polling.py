@@ -18,15 +18,18 @@ import structlog
 from providers.errors import SmsqError
 from providers.models import StatusQuery, StatusResult
 from worker.engine import TASK_CHECK, Engine, queue_for
-from worker.ledger.store import Recheck, Record, Step, pending_key
+from worker.ledger.records import Recheck, Record
+from worker.ledger.store import pending_key
+from worker.lifecycle import FINAL, Status, Step
 from worker.limiter import Throttled
-from worker.reports import RANK, count_moved, status_steps
+from worker.reports import count_moved, status_steps
 from worker.retry import outcome
 
 log = structlog.get_logger("smsq.poll")
 POLL_LEASE = 120.0
 # What a status check reads of each record.
 POLL_FIELDS = ("st", "acc", "pid", "to", "sent_at", "updated", "chk")
+CHECKED = (Status.SENT, Status.UNKNOWN)  # the states a status check asks about
 
 
 def poll_pending(engine: Engine, *, per_pass: int = 20_000,
@@ -59,7 +62,7 @@ def poll_pending(engine: Engine, *, per_pass: int = 20_000,
 def check_status(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     """Ask the gateway about `ids` (sent or unknown messages of `account`)."""
     rows = [r for r in engine.ledger.pick_many(list(ids), POLL_FIELDS)
-            if r and r.get("st") in ("sent", "unknown") and r.get("pid")
+            if r and r.get("st") in CHECKED and r.get("pid")
             and r.get("acc") == account]
     provider = engine.provider(account)
     counts: dict[str, int] = {}
@@ -94,10 +97,10 @@ def _apply(engine: Engine, rows: list[Record], results: list[StatusResult]) -> d
             finals.append((row, res))
         elif now - float(row.get("sent_at") or row.get("updated") or now) > \
                 engine.cfg.status_horizon:
-            expired.append((row["id"], ["sent", "unknown"], "unknown", 0.0,
-                            {"reason": "no final status within the horizon",
-                             "raw": res.raw_code}))
-        elif row["st"] == "sent":
+            expired.append(Step(row["id"], CHECKED, Status.UNKNOWN, 0.0,
+                                {"reason": "no final status within the horizon",
+                                 "raw": res.raw_code}))
+        elif row["st"] == Status.SENT:
             later.append(_next_check(engine, row, res, now))
     steps = status_steps(engine, finals) + expired
     counts = count_moved(steps, engine.ledger.pipeline_transitions(steps))
@@ -109,12 +112,12 @@ def _next_check(engine: Engine, row: Record, res: StatusResult, now: float) -> R
     checks = int(row.get("chk") or "0") + 1
     interval = engine.retry.polling.next_in(checks)
     cost = "" if res.cost is None else str(res.cost)
-    return (row["id"], now + interval, str(checks), res.raw_code or "", cost)
+    return Recheck(row["id"], now + interval, str(checks), res.raw_code or "", cost)
 
 
 def _reschedule(engine: Engine, rows: list[Record], after: float) -> None:
     when = engine.clock() + after
-    engine.ledger.reschedule([(r["id"], when, "", "", "") for r in rows if r["st"] == "sent"])
+    engine.ledger.reschedule([Recheck(r["id"], when) for r in rows if r["st"] == Status.SENT])
 
 
 def describe(record: Record, job: Record | None = None) -> dict[str, Any]:
@@ -125,7 +128,7 @@ def describe(record: Record, job: Record | None = None) -> dict[str, Any]:
         "id": record.get("id"),
         "job": record.get("job"),
         "status": record.get("st"),
-        "final": RANK.get(record.get("st", ""), 0) >= RANK["delivered"],
+        "final": record.get("st") in FINAL,
         "recipient": record.get("to"),
         "account": record.get("acc"),
         "provider": record.get("prov"),

@@ -18,7 +18,10 @@ from providers.base import Provider
 from providers.errors import SmsqError
 from providers.models import OutgoingMessage, StatusResult
 from worker.engine import Engine
-from worker.ledger.store import QUEUED, SENDING, UNKNOWN, Record
+from worker.ledger.records import Record
+from worker.ledger.store import QUEUED, SENDING, UNKNOWN
+from worker.lifecycle import Status as S
+from worker.lifecycle import Step
 from worker.limiter import Throttled
 from worker.reports import apply_status_steps
 
@@ -70,7 +73,7 @@ def _release_groups(engine: Engine, ids: list[str]) -> dict[str, list[str]]:
 def _fail_unroutable(engine: Engine, ids: list[str], acc: str) -> None:
     err = json.dumps({"class": "ConfigurationError",
                       "message": f"account {acc!r} is not configured on this worker"})
-    engine.ledger.transition_many(ids, ["queued"], "failed", err=err)
+    engine.ledger.transition_many(ids, (S.QUEUED,), S.FAILED, err=err)
 
 
 def reconcile(engine: Engine, *, limit: int = 2_000) -> dict[str, int]:
@@ -82,17 +85,17 @@ def reclaim_leases(engine: Engine, *, limit: int = 2_000) -> int:
     """Messages left in `sending` past their lease: the worker died mid-send."""
     now = engine.clock()
     ids = engine.ledger.take_due(SENDING, now, now + engine.cfg.send_lease, limit)
-    steps = []
+    steps: list[Step] = []
     for row in filter(None, engine.ledger.get_many(ids)):
-        if row.get("st") != "sending":
+        if row.get("st") != S.SENDING:
             continue
         if row.get("wire") == "1":
-            steps.append((row["id"], ["sending"], "unknown", now + 5.0,
-                          {"err": json.dumps({"class": "OutcomeUnknown",
-                                              "message": "worker lost during the send"}),
-                           "lease": "", "prov": _provider_name(engine, row)}))
+            steps.append(Step(row["id"], (S.SENDING,), S.UNKNOWN, now + 5.0,
+                              {"err": json.dumps({"class": "OutcomeUnknown",
+                                                  "message": "worker lost during the send"}),
+                               "lease": "", "prov": _provider_name(engine, row)}))
         else:
-            steps.append((row["id"], ["sending"], "queued", now, {"lease": "", "wire": "0"}))
+            steps.append(Step(row["id"], (S.SENDING,), S.QUEUED, now, {"lease": "", "wire": "0"}))
     done = engine.ledger.pipeline_transitions(steps)
     n = sum(1 for ok in done if ok)
     if n:
@@ -109,7 +112,7 @@ def resolve_unknown(engine: Engine, *, limit: int = 500) -> int:
     """Look unknown sends up at gateways that can say (SMSC, Gatum)."""
     now = engine.clock()
     ids = engine.ledger.take_due(UNKNOWN, now, now + 60.0, limit)
-    rows = [r for r in engine.ledger.get_many(ids) if r and r.get("st") == "unknown"]
+    rows = [r for r in engine.ledger.get_many(ids) if r and r.get("st") == S.UNKNOWN]
     found: list[tuple[Record, StatusResult]] = []
     for row in rows:
         acc = engine.cfg.accounts.get(row.get("acc", ""))
@@ -124,14 +127,14 @@ def resolve_unknown(engine: Engine, *, limit: int = 500) -> int:
             engine.ledger.map_pids(provider.name, {key: row["id"]})
             found.append((row, result))
         elif now - float(row.get("updated", now)) > engine.cfg.unknown_lookup_horizon:
-            engine.ledger.transition(row["id"], ["unknown"], "unknown", score=0.0)
+            engine.ledger.transition(row["id"], (S.UNKNOWN,), S.UNKNOWN, score=0.0)
     counts = apply_status_steps(engine, found)
     return sum(counts.values())
 
 
 def _lookup(engine: Engine, provider: Provider, row: Record) -> StatusResult | None:
     if type(provider).lookup is Provider.lookup:
-        engine.ledger.transition(row["id"], ["unknown"], "unknown", score=0.0)
+        engine.ledger.transition(row["id"], (S.UNKNOWN,), S.UNKNOWN, score=0.0)
         return None
     job = engine.ledger.job(row["job"]) or {}
     msg = OutgoingMessage(ref=row["id"], recipient=row["to"],
@@ -148,8 +151,8 @@ def _lookup(engine: Engine, provider: Provider, row: Record) -> StatusResult | N
 
 def stuck(engine: Engine) -> dict[str, Any]:
     """Sizes of the sweep indexes (for health and stats)."""
-    return {"queued": engine.r.zcard(QUEUED), "sending": engine.r.zcard(SENDING),
-            "unknown": engine.r.zcard(UNKNOWN)}
+    return {S.QUEUED.value: engine.r.zcard(QUEUED), S.SENDING.value: engine.r.zcard(SENDING),
+            S.UNKNOWN.value: engine.r.zcard(UNKNOWN)}
 
 
 __all__: Sequence[str] = ["reclaim_leases", "reconcile", "release", "resolve_unknown", "stuck"]

@@ -7,20 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from providers import REGISTRY
 from providers.models import Status, StatusResult
+from worker.lifecycle import Step, reported_from
 
 if TYPE_CHECKING:
     from worker.engine import Engine
-    from worker.ledger.store import Parked, Record, Step
-
-RANK = {"queued": 0, "sending": 1, "unknown": 2, "sent": 3, "delivered": 4, "undelivered": 4,
-        "expired": 4, "rejected": 4, "failed": 4, "cancelled": 4}
-
-
-def _lower_than(status: str) -> list[str]:
-    """Statuses a message may move from to reach `status` (never backwards)."""
-    rank = RANK[status]
-    return [s for s, r in RANK.items() if r < rank and s != "sending"]
-
+    from worker.ledger.records import Parked, Record
 
 def _fields(res: StatusResult, now: float) -> dict[str, Any]:
     fields: dict[str, Any] = {"raw": res.raw_code, "lease": ""}
@@ -38,11 +29,12 @@ def status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResult]]) -
     now = engine.clock()
     steps: list[Step] = []
     for row, res in pairs:
-        new = str(res.status)
-        if new in ("queued", "sending"):
+        new = res.status
+        sources = reported_from(new)
+        if not sources:  # queued, sending, scheduled: not news a report can bring
             continue
-        score = now + engine.cfg.poll_first_after if new == "sent" else 0.0
-        steps.append((row["id"], _lower_than(new), new, score, _fields(res, now)))
+        score = now + engine.cfg.poll_first_after if new is Status.SENT else 0.0
+        steps.append(Step(row["id"], sources, new, score, _fields(res, now)))
     return steps
 
 
@@ -51,7 +43,8 @@ def count_moved(steps: Sequence[Step], done: Sequence[bool]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for step, ok in zip(steps, done, strict=True):
         if ok:
-            counts[step[2]] = counts.get(step[2], 0) + 1
+            new = str(step.new)
+            counts[new] = counts.get(new, 0) + 1
     return counts
 
 

@@ -19,12 +19,13 @@ from providers.base import Provider
 from providers.errors import OutcomeUnknown, RateLimited, SmsqError, TransientError
 from providers.models import OutgoingMessage, SendResult
 from worker.engine import Engine, reset_on_wire, set_on_wire
-from worker.ledger.store import Record, Sent
+from worker.ledger.records import Record, Sent
+from worker.lifecycle import Status, Step
 from worker.limiter import Throttled
 from worker.retry import Outcome, final_status, outcome
 
 log = structlog.get_logger("smsq.send")
-Step = tuple[str, Sequence[str], str, float, dict[str, Any]]
+SENDING = (Status.SENDING,)  # every step of a send moves a message it claimed
 # What sending reads of a claimed record, and of its job (the fields all its messages share).
 SEND_FIELDS = ("job", "to", "att", "route", "ri", "text", "sender", "opts")
 JOB_FIELDS = ("text", "sender", "opts")
@@ -138,8 +139,8 @@ def _apply_results(engine: Engine, provider: Provider,
     for (row, _), res in zip(chunk, results, strict=True):
         pid = res.provider_message_id
         if res.accepted and pid:
-            sent.append((row["id"], provider.report_key(pid, row["to"]), pid,
-                         _str(res.cost), _str(res.segments), res.raw_code or ""))
+            sent.append(Sent(row["id"], provider.report_key(pid, row["to"]), pid,
+                             _str(res.cost), _str(res.segments), res.raw_code or ""))
         else:
             others.append(_error_step(engine, provider, row, res.error, res.raw_code))
     done, moved, parked = engine.ledger.record_sends(
@@ -153,7 +154,7 @@ def _apply_results(engine: Engine, provider: Provider,
              accepted=len(sent))
     counts = _count(others, done)
     if any(moved):
-        counts["sent"] = counts.get("sent", 0) + sum(moved)
+        counts[Status.SENT.value] = counts.get(Status.SENT.value, 0) + sum(moved)
     return counts
 
 
@@ -165,19 +166,19 @@ def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqErro
         return _retry_step(engine, row, err)
     if decided is Outcome.UNKNOWN:
         return _unknown_step(engine, provider, row, err.message)
-    return (row["id"], ["sending"], final_status(err), 0.0,
-            {"err": json.dumps(err.to_dict()), "raw": raw or err.code, "lease": ""})
+    return Step(row["id"], SENDING, final_status(err), 0.0,
+                {"err": json.dumps(err.to_dict()), "raw": raw or err.code, "lease": ""})
 
 
 def _retry_step(engine: Engine, row: Record, err: SmsqError) -> Step:
     attempt = int(row.get("att", "0")) + 1
     policy = engine.retry.requeue
     if policy.exhausted(attempt):
-        return (row["id"], ["sending"], "failed", 0.0,
-                {"err": json.dumps(err.to_dict()), "lease": "", "reason": "retries exhausted"})
+        return Step(row["id"], SENDING, Status.FAILED, 0.0,
+                    {"err": json.dumps(err.to_dict()), "lease": "", "reason": "retries exhausted"})
     delay = policy.delay(attempt, err.retry_after)
-    return (row["id"], ["sending"], "queued", engine.clock() + delay,
-            {"err": json.dumps(err.to_dict()), "lease": "", "wire": "0"})
+    return Step(row["id"], SENDING, Status.QUEUED, engine.clock() + delay,
+                {"err": json.dumps(err.to_dict()), "lease": "", "wire": "0"})
 
 
 def _unknown_step(engine: Engine, provider: Provider, row: Record, why: str,
@@ -188,7 +189,7 @@ def _unknown_step(engine: Engine, provider: Provider, row: Record, why: str,
               "prov": provider.name}
     if batch_ref:  # else the batch reference set when the request left stays
         fields["bref"] = batch_ref
-    return (row["id"], ["sending"], "unknown", score, fields)
+    return Step(row["id"], SENDING, Status.UNKNOWN, score, fields)
 
 
 def _request_failed(engine: Engine, provider: Provider, account: str,
@@ -223,7 +224,7 @@ def _failover(engine: Engine, rows: list[Record], exc: SmsqError) -> set[str]:
         idx = int(row.get("ri", "0"))
         if idx + 1 < len(route):
             nxt = route[idx + 1]
-            if engine.ledger.transition(row["id"], ["sending"], "queued",
+            if engine.ledger.transition(row["id"], SENDING, Status.QUEUED,
                                         score=engine.clock() + engine.cfg.redispatch_after,
                                         acc=nxt, ri=idx + 1, wire="0", lease="",
                                         err=json.dumps(exc.to_dict())):
@@ -241,7 +242,7 @@ def _circuit_open(engine: Engine, rows: list[Record], account: str, wait: float
     err = TransientError("circuit open", provider=account, retry_after=wait)
     moved = _failover(engine, rows, err)
     rest = [r for r in rows if r["id"] not in moved]
-    engine.ledger.transition_many([r["id"] for r in rest], ["sending"], "queued",
+    engine.ledger.transition_many([r["id"] for r in rest], SENDING, Status.QUEUED,
                                   score=engine.clock() + wait, lease="")
     return {"failed_over": len(moved), "waiting": len(rest)}
 
@@ -250,7 +251,7 @@ def _requeue(engine: Engine, chunk: list[tuple[Record, OutgoingMessage]], after:
              ) -> dict[str, int]:
     """Back to queued without spending an attempt (our own limiter said wait)."""
     ids = [r["id"] for r, _ in chunk]
-    moved = engine.ledger.transition_many(ids, ["sending"], "queued",
+    moved = engine.ledger.transition_many(ids, SENDING, Status.QUEUED,
                                           score=engine.clock() + after, lease="", wire="0")
     return {"throttled": len(moved)}
 
@@ -265,7 +266,8 @@ def _str(value: object) -> str:
 
 def _count(steps: list[Step], done: list[bool]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for (_, _, new, _, _), ok in zip(steps, done, strict=True):
+    for step, ok in zip(steps, done, strict=True):
         if ok:
+            new = str(step.new)
             counts[new] = counts.get(new, 0) + 1
     return counts

@@ -163,8 +163,9 @@ def test_auto_pause_on_failures(engine, sandbox):
     """When most finished sends fail, the campaign pauses itself and says why."""
     c = campaigns.create(engine, text="Hi", account="smsru", failure_threshold=0.2,
                          recipients=[f"+7916123{i:04d}" for i in range(1, 60 + 1)])
-    for i in range(30):
-        engine.ledger.transition(f"{c['id']}.{i}", [], "failed")
+    for i in range(30):  # along the lifecycle: claimed, then a permanent error
+        for cur, new in (("scheduled", "queued"), ("queued", "sending"), ("sending", "failed")):
+            assert engine.ledger.transition(f"{c['id']}.{i}", [cur], new)
     tick(engine, time.time())
     tick(engine, time.time() + 1)
     shown = campaigns.show(engine, c["id"])

@@ -9,7 +9,9 @@ import pytest
 from providers.errors import ValidationError
 from providers.sandbox.core import Fault
 from worker import polling, producer, reconcile, sending
+from worker.ledger.records import Recheck, Sent
 from worker.ledger.store import QUEUED, SENDING
+from worker.lifecycle import Status, Step
 
 
 def submit(engine, phones, text="Hello", account="smsru", **kw):
@@ -230,8 +232,8 @@ def test_send_result_maps_the_gateway_id_and_takes_a_parked_report(engine):
     assert engine.ledger.park_orphan("smsru", "gw-1", {"status": "delivered"}) is True
     engine.ledger.claim(job.ids, "smsru", time.time() + 60, ("to",))
     done, moved, parked = engine.ledger.record_sends(
-        "smsru", time.time(), {"prov": "smsru"}, [(a, "gw-1", "gw-1", "", "1", "100")],
-        [(b, ["sending"], "failed", 0.0, {"err": "x"})])
+        "smsru", time.time(), {"prov": "smsru"}, [Sent(a, "gw-1", "gw-1", "", "1", "100")],
+        [Step(b, (Status.SENDING,), Status.FAILED, 0.0, {"err": "x"})])
     assert (done, moved) == ([True], [True])
     assert parked == [(a, "gw-1", {"status": "delivered"})]
     row = engine.ledger.get(a)
@@ -250,7 +252,8 @@ def test_reschedule_skips_a_message_made_final_meanwhile(engine):
     a, _ = _sent_message(engine, "+79161234501")
     b, _ = _sent_message(engine, "+79161234502")
     engine.ledger.transition(b, ["sent"], "delivered")
-    assert engine.ledger.reschedule([(a, 1234.0, "3", "102", ""), (b, 1234.0, "3", "", "")]) == 1
+    assert engine.ledger.reschedule([Recheck(a, 1234.0, "3", "102", ""),
+                                     Recheck(b, 1234.0, "3", "", "")]) == 1
     row = engine.ledger.get(a)
     assert (row["st"], row["chk"], row["raw"]) == ("sent", "3", "102")
     assert engine.ledger.r.zscore(pending_key("smsru"), a) == 1234.0

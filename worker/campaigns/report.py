@@ -19,13 +19,14 @@ from typing import IO, Any
 from providers.errors import ValidationError
 from worker.campaigns.store import CampaignStore
 from worker.ledger.store import P
+from worker.lifecycle import Status as S
 
 PAGE = 1000
 REPORT_FIELDS = ("to", "st", "pid", "prov", "acc", "cost", "seg", "created", "sent_at",
                  "final_at", "updated", "reason", "raw", "err")
 HEADER = ("id", "phone", "status", "account", "gateway_id", "cost", "segments", "released_at",
           "sent_at", "final_at", "updated_at", "reason")
-FINISHED = ("delivered", "undelivered", "expired", "failed", "rejected")
+FINISHED = (S.DELIVERED, S.UNDELIVERED, S.EXPIRED, S.FAILED, S.REJECTED)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 E164 = re.compile(r"\+\d{1,15}\Z")
 

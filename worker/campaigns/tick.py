@@ -25,12 +25,14 @@ from worker.campaigns.schedule import ANY_ZONE, parse_window
 from worker.campaigns.store import ACTIVE, CampaignStore, ckey, wait_key
 from worker.contacts.suppression import Suppression
 from worker.engine import Engine
+from worker.lifecycle import Status as S
 from worker.limiter import Throttled
 
 log = structlog.get_logger("smsq.campaign")
 STEP = 1000
 MIN_SAMPLE = 20
-FINISHED = ("delivered", "undelivered", "expired", "failed", "rejected")
+SCHEDULED = S.SCHEDULED.value.encode()  # as an HMGET reply holds it
+FINISHED = (S.DELIVERED, S.UNDELIVERED, S.EXPIRED, S.FAILED, S.REJECTED)
 
 
 def tick(engine: Engine, now: float | None = None) -> dict[str, int]:
@@ -61,7 +63,7 @@ def step(engine: Engine, store: CampaignStore, cid: str, now: float) -> int:
     counts = {k[3:]: int(v) for k, v in store.job(cid).items() if k.startswith("st:")}
     if _auto_pause(store, cid, data, counts):
         return 0
-    backlog = counts.get("queued", 0) + counts.get("sending", 0)
+    backlog = counts.get(S.QUEUED, 0) + counts.get(S.SENDING, 0)
     waiting = sum(store.waiting(cid).values())
     if waiting == 0 and backlog == 0:
         store.set_status(cid, ["running"], "completed", "every recipient handed on")
@@ -93,7 +95,7 @@ def _auto_pause(store: CampaignStore, cid: str, data: dict[str, str],
     """Pause when the gateway fails/rejects more than the threshold share of finished sends."""
     own = int(data.get("invalid", "0")) + int(data.get("suppressed", "0"))
     finished = sum(counts.get(s, 0) for s in FINISHED) - own
-    bad = counts.get("failed", 0) + max(0, counts.get("rejected", 0) - own)
+    bad = counts.get(S.FAILED, 0) + max(0, counts.get(S.REJECTED, 0) - own)
     threshold = float(data.get("threshold") or 1.0)
     if finished < MIN_SAMPLE or bad / finished <= threshold:
         return False
@@ -138,13 +140,13 @@ def _hand_on(engine: Engine, store: CampaignStore, cid: str, ids: list[str],
         for msg_id in ids:
             pipe.hmget(f"smsq:m:{msg_id}", ["to", "acc", "st"])
         rows = [(i, to.decode(), acc.decode()) for i, (to, acc, st) in
-                zip(ids, pipe.execute(), strict=True) if st == b"scheduled"]
+                zip(ids, pipe.execute(), strict=True) if st == SCHEDULED]
     blocked = _suppressed(engine, rows)
     stopped = engine.ledger.transition_many([i for i, _, _ in rows if i in blocked],
-                                            ["scheduled"], "rejected", reason="suppressed")
+                                            [S.SCHEDULED], S.REJECTED, reason="suppressed")
     store.incr(cid, "suppressed", len(stopped))
     moved = set(engine.ledger.transition_many(
-        [i for i, _, _ in rows if i not in blocked], ["scheduled"], "queued",
+        [i for i, _, _ in rows if i not in blocked], [S.SCHEDULED], S.QUEUED,
         score=now + engine.cfg.requeue_after, created=now))
     by_acc: dict[str, list[str]] = {}
     for msg_id, _, acc in rows:
@@ -175,7 +177,7 @@ def cancel_pending(engine: Engine, store: CampaignStore, cid: str, chunk: int = 
         for start in range(0, last, chunk):
             ids = [f"{cid}.{n}" for n in range(start, min(last, start + chunk))]
             cancelled += len(engine.ledger.transition_many(
-                ids, ["scheduled", "queued"], "cancelled", reason="campaign cancelled"))
+                ids, [S.SCHEDULED, S.QUEUED], S.CANCELLED, reason="campaign cancelled"))
         zones = store.zones(cid)
         store.r.unlink(f"{ckey(cid)}:zones", *[wait_key(cid, z) for z in zones])
     return cancelled

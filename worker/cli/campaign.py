@@ -17,9 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from worker.cli.output import Add, bar, emit, engine, subcommands
+from worker.lifecycle import Status as S
 
 FINAL = ("completed", "cancelled", "failed")
-PENDING = ("scheduled", "queued", "sending")
+PENDING = (S.SCHEDULED, S.QUEUED, S.SENDING)  # message states: not on the wire yet
 
 
 def register(add: Add) -> None:

@@ -5,19 +5,23 @@ status against the expected ones, writes the fields, moves the id between
 the indexes and adjusts the job's counters, so that a redelivered task, a
 second worker or a second beat can never move a message twice.
 
+The states it may move between are `worker.lifecycle.TRANSITIONS`, pasted in
+as the ALLOWED table: a move the table does not allow is refused here too.
+
 Index keys are derived inside the script from the `smsq:` prefix; all keys of
 one smsq deployment live on one Redis (not a cluster).
 """
 
-_TR = r"""
-local P = 'smsq:'
-local FINAL = {delivered=1, undelivered=1, expired=1, rejected=1, failed=1, cancelled=1}
+from worker.lifecycle import lua_tables
 
+_TR = "local P = 'smsq:'\n" + lua_tables() + r"""
 local function tr(id, expected, new, now, retention, score, fields)
   local k = P .. 'm:' .. id
   local cur = redis.call('HGET', k, 'st')
   if not cur then return 0 end
   if FINAL[cur] then return 0 end
+  local nxt = ALLOWED[cur]
+  if not (nxt and nxt[new]) then return 0 end
   if expected ~= '' then
     local ok = false
     for s in string.gmatch(expected, '[^,]+') do

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -36,19 +36,11 @@ from worker.ledger.lua import (
     TRANSITION_ONE,
     TRANSITION_STEPS,
 )
+from worker.ledger.records import Parked, Recheck, Record, Sent
+from worker.lifecycle import Step, check
 
 P = "smsq:"
 QUEUED, SENDING, UNKNOWN = P + "q", P + "s", P + "u"
-Record = dict[str, str]
-# One transition: id, expected statuses, new status, index score, fields to write
-# ("" or None deletes a field).
-Step = tuple[str, Iterable[str], str, float, Mapping[str, Any]]
-# An accepted message of a send request: id, report key, gateway id, cost, segments, raw
-# code ("" when the gateway gave none).
-Sent = tuple[str, str, str, str, str, str]
-Parked = tuple[str, str, dict[str, Any]]  # message id, report key, the parked report
-# A re-scheduled status check: id, next check time, chk, raw, cost ("" leaves it as is).
-Recheck = tuple[str, float, str, str, str]
 
 
 def msg_key(msg_id: str) -> str:
@@ -75,8 +67,8 @@ def _flat(fields: Mapping[str, Any]) -> list[str]:
 
 
 def _steps_json(steps: Sequence[Step]) -> str:
-    return json.dumps([[msg_id, ",".join(expected), new, score, _flat(fields)]
-                       for msg_id, expected, new, score, fields in steps])
+    return json.dumps([[s.id, ",".join(s.expected), s.new, s.score, _flat(s.fields)]
+                       for s in steps])
 
 
 class Ledger:
@@ -129,14 +121,16 @@ class Ledger:
 
     # -- transitions ---------------------------------------------------------------
 
-    def transition(self, msg_id: str, expected: Iterable[str], new: str, *,
+    def transition(self, msg_id: str, expected: Sequence[str], new: str, *,
                    score: float = 0.0, **fields: Any) -> bool:
+        check(expected, new)
         args: list[Any] = [msg_id, ",".join(expected), new, time.time(), self.retention, score,
                            *_flat(fields)]
         return bool(self._one(args=args))
 
-    def transition_many(self, ids: Sequence[str], expected: Iterable[str], new: str, *,
+    def transition_many(self, ids: Sequence[str], expected: Sequence[str], new: str, *,
                         score: float = 0.0, **fields: Any) -> list[str]:
+        check(expected, new)
         if not ids:
             return []
         flat = _flat(fields)
@@ -183,7 +177,7 @@ class Ledger:
         args: list[Any] = [time.time(), self.retention, provider, score, len(flat), *flat,
                            _steps_json(others)]
         for row in sent:
-            args.extend(row)
+            args.extend(row.args())
         done, moved, raw = self._sends(args=args)
         parked = [(_s(raw[i]), _s(raw[i + 1]), json.loads(raw[i + 2]))
                   for i in range(0, len(raw), 3)]
@@ -194,8 +188,8 @@ class Ledger:
         if not checks:
             return 0
         args: list[Any] = [time.time()]
-        for check in checks:
-            args.extend(check)
+        for later in checks:
+            args.extend(later.args())
         return int(self._recheck(args=args))
 
     def take_due(self, index: str, now: float, rescore_to: float, limit: int) -> list[str]:

@@ -19,8 +19,9 @@ from typing import Any
 
 from providers import REGISTRY
 from providers.sandbox import simulator_class
+from worker import lifecycle
 
-FINAL = {"delivered", "undelivered", "expired", "rejected", "failed", "cancelled", "unknown"}
+FINAL = {*lifecycle.FINAL, lifecycle.Status.UNKNOWN}  # the demo waits for these
 STATUSES = ["delivered", "undelivered", "expired", "rejected", "failed", "unknown", "pending"]
 
 

@@ -20,12 +20,13 @@ from providers import REGISTRY
 from providers.errors import SmsqError
 from worker.circuit import Circuit
 from worker.ledger.store import QUEUED, SENDING, UNKNOWN, pending_key
+from worker.lifecycle import OPEN
 from worker.limiter import Throttled
 from worker.settings import Settings
 
 BEAT_KEY = "smsq:beat:last"
 STATS_PREFIX = "smsq:stats:"
-OPEN_STATES = ("queued", "sending", "sent", "unknown")
+OPEN_STATES = OPEN
 
 
 @dataclass(frozen=True)
