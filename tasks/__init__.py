@@ -11,8 +11,8 @@ from typing import Any
 import structlog
 
 from worker import intake, polling, reconcile, sending
-from worker.celery_app import app, engine
-from worker.engine import TASK_CHECK, queue_for
+from worker.api import engine
+from worker.celery_app import app
 from worker.ledger.errors import LedgerUnavailable
 
 log = structlog.get_logger("smsq.tasks")
@@ -46,17 +46,9 @@ def check_status(ids: Any = None, account: Any = None) -> dict[str, int]:
     valid = _ids(ids)
     if valid is None:
         return {}
-    eng = engine()
     if isinstance(account, str):
-        return polling.check_status(eng, valid, account)
-    by_account: dict[str, list[str]] = {}
-    for row in filter(None, eng.ledger.get_many(valid)):
-        by_account.setdefault(row.get("acc", ""), []).append(row["id"])
-    for acc, group in by_account.items():
-        if acc in eng.cfg.accounts:
-            eng.enqueue(TASK_CHECK, {"ids": group, "account": acc},
-                        queue_for(eng.cfg.accounts[acc].provider))
-    return {"handed": sum(len(g) for g in by_account.values())}
+        return polling.check_status(engine(), valid, account)
+    return polling.hand_to_accounts(engine(), valid)
 
 
 @app.task(name="smsq.poll_pending")

@@ -17,10 +17,11 @@ from typing import Any
 import structlog
 
 from providers.errors import SmsqError
+from worker.api import engine
 from worker.campaigns import intake
 from worker.campaigns import service as campaigns
 from worker.campaigns import tick as campaign_tick
-from worker.celery_app import app, engine
+from worker.celery_app import app
 
 log = structlog.get_logger("smsq.tasks")
 ACTIONS = {"pause": campaigns.pause, "resume": campaigns.resume, "cancel": campaigns.cancel}

@@ -10,7 +10,7 @@ names (credentials only where `balance` or the workers run).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from worker import producer
@@ -18,19 +18,43 @@ from worker.engine import Engine, Enqueue
 from worker.producer import Submitted
 
 _engine: Engine | None = None
+_worker: Enqueue | None = None  # set in Celery worker and beat processes (worker.celery_app)
+_setup: Callable[[], None] | None = None
 
 
 def engine() -> Engine:
-    """This process's producer engine, on the broker and ledger of the current settings."""
+    """This process's engine, the one way to get it: made on first use from the current
+    settings. In a Celery process it publishes through the Celery app; anywhere else
+    (producers, the CLI) through a bare publisher with the producer's short timeouts."""
     global _engine
     if _engine is None:
         from worker.engine import redis_client
         from worker.settings import get
 
         cfg = get()
-        _engine = Engine(cfg, client=redis_client(cfg.redis_url, timeout=cfg.producer_timeout),
-                         enqueue=_publisher(cfg.redis_url, cfg.producer_timeout))
+        if _worker is not None:
+            if _setup is not None:
+                _setup()
+            _engine = Engine(cfg, enqueue=_worker)
+        else:
+            _engine = Engine(cfg, client=redis_client(cfg.redis_url,
+                                                      timeout=cfg.producer_timeout),
+                             enqueue=_publisher(cfg.redis_url, cfg.producer_timeout))
     return _engine
+
+
+def serve_tasks(enqueue: Enqueue, *, setup: Callable[[], None] | None = None) -> None:
+    """This process runs Celery tasks: its engine hands work on through `enqueue`, and
+    `setup` (logging) runs just before the engine is made."""
+    global _worker, _setup
+    _worker, _setup = enqueue, setup
+    forget()
+
+
+def forget() -> None:
+    """Drop this process's engine (after a fork: connections are not shared across it)."""
+    global _engine
+    _engine = None
 
 
 def _publisher(broker_url: str, timeout: float) -> Enqueue:
@@ -55,9 +79,8 @@ def reset() -> None:
     """Forget the settings and the engine (after the environment changed)."""
     from worker import settings
 
-    global _engine
     settings.reset()
-    _engine = None
+    forget()
 
 
 def submit(

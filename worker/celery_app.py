@@ -8,34 +8,24 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
+from worker import api
 from worker.ops import metrics
+from worker.ops.logs import configure
 
 app = Celery("smsq", include=["tasks", "tasks.campaigns"])
 app.config_from_object("celeryconfig")
-
-_engine: Any = None
-
-
-def engine() -> Any:
-    """This process's Engine, made on first use (after the prefork fork)."""
-    global _engine
-    if _engine is None:
-        from worker.engine import Engine
-        from worker.ops.logs import configure
-
-        configure()
-        _engine = Engine(enqueue=send_task)
-    return _engine
 
 
 def send_task(name: str, kwargs: Mapping[str, Any], queue: str) -> None:
     app.send_task(name, kwargs=dict(kwargs), queue=queue)
 
 
-metrics.connect_celery(engine)  # task outcomes -> metrics; metrics server in worker_init
+# This process's engine (api.engine) publishes through the app; logs are set up when it
+# is made (after the prefork fork).
+api.serve_tasks(send_task, setup=configure)
+metrics.connect_celery(api.engine)  # task outcomes -> metrics; metrics server in worker_init
 
 
 @worker_process_init.connect
 def _fresh_engine(**_: Any) -> None:
-    global _engine
-    _engine = None
+    api.forget()

@@ -97,6 +97,12 @@ class Engine:
 
         return hook
 
+    def gateway(self, account: str | AccountConfig) -> type[Provider]:
+        """An account's gateway class, for its class settings (batch sizes, capabilities)
+        without building a client or an HTTP session."""
+        acc = account if isinstance(account, AccountConfig) else self.cfg.account(account)
+        return REGISTRY[acc.provider]
+
     def rate_of(self, account: str | AccountConfig) -> float | None:
         """Requests per second for an account: its setting, else the gateway's documented one."""
         acc = account if isinstance(account, AccountConfig) else self.cfg.account(account)

@@ -85,6 +85,20 @@ def check_status(engine: Engine, ids: Sequence[str], account: str) -> dict[str, 
     return counts
 
 
+def hand_to_accounts(engine: Engine, ids: Sequence[str]) -> dict[str, int]:
+    """Status checks asked for without an account (by another application): each id goes
+    to its own account's gateway queue; ids of unconfigured accounts are counted, not
+    checked."""
+    by_account: dict[str, list[str]] = {}
+    for row in filter(None, engine.ledger.get_many(list(ids))):
+        by_account.setdefault(row.get("acc", ""), []).append(row["id"])
+    for acc, group in by_account.items():
+        if acc in engine.cfg.accounts:
+            engine.enqueue(TASK_CHECK, {"ids": group, "account": acc},
+                           queue_for(engine.cfg.accounts[acc].provider))
+    return {"handed": sum(len(g) for g in by_account.values())}
+
+
 def _apply(engine: Engine, rows: list[Record], results: list[StatusResult]) -> dict[str, int]:
     """Finals and give-ups in one transition call, the still-pending rest in one
     re-schedule call."""

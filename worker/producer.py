@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+import structlog
+from kombu.exceptions import OperationalError
 
 from providers import REGISTRY, phones, segments
 from providers.errors import ConfigurationError, ValidationError
@@ -29,6 +31,9 @@ JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})\Z")
 MAX_RECIPIENTS = 100_000
 MAX_TEXT = 5_000
+# A broker that cannot take the messages now: the release sweep sends them later.
+BROKER_DOWN = (OperationalError, redis.ConnectionError, redis.TimeoutError, OSError)
+log = structlog.get_logger("smsq.producer")
 
 
 @dataclass(frozen=True)
@@ -181,10 +186,7 @@ def write(engine: Engine, p: _Plan, *, job_id: str | None = None,
                             or printable(key) != key):
         raise ValidationError("idempotency_key must be 1-200 characters of valid Unicode",
                               field="idempotency_key")
-    try:
-        return _write(engine, p, job_id, key, source)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise LedgerUnavailable(f"Redis is unreachable: {type(exc).__name__}") from None
+    return _write(engine, p, job_id, key, source)
 
 
 def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) -> Submitted:
@@ -214,23 +216,27 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
 
 
 def _enqueue(engine: Engine, p: _Plan, queued: list[tuple[str, str]]) -> None:
-    """Deliver tasks for the new records; what could not be enqueued is released by beat
-    now rather than after `redispatch_after`."""
-    provider = engine.provider(p.route[0])
-    size = provider.max_recipients
+    """Deliver tasks for the new records, in the gateway's batch size (read from its class:
+    no client, no HTTP session is built for it). A broker that cannot take them is logged
+    and what was left is released by beat now rather than after `redispatch_after`; any
+    other error is a bug and propagates (the records are written: beat sends them)."""
+    gateway = engine.gateway(p.route[0])
+    size = gateway.max_recipients
     # A gateway that takes per-recipient texts gets full batches whatever the texts.
     by_text: dict[str, list[str]] = {}
     for msg_id, body in queued:
-        by_text.setdefault("" if provider.per_recipient_texts else body, []).append(msg_id)
+        by_text.setdefault("" if gateway.per_recipient_texts else body, []).append(msg_id)
     batches = [ids[i:i + size] for ids in by_text.values() for i in range(0, len(ids), size)]
     for n, batch in enumerate(batches):
         try:
             engine.deliver_later(batch, p.route[0])
-        except Exception:
+        except BROKER_DOWN as exc:
             left = [m for b in batches[n:] for m in b]
+            log.warning("sms_enqueue_deferred", account=p.route[0], count=len(left),
+                        error=type(exc).__name__)
             try:
                 engine.ledger.jobs.rescore(left, time.time())
-            except redis.RedisError:
+            except (LedgerUnavailable, redis.RedisError):
                 pass  # they are released after redispatch_after all the same
             return
 
@@ -238,23 +244,17 @@ def _enqueue(engine: Engine, p: _Plan, queued: list[tuple[str, str]]) -> None:
 def status(engine: Engine, ids: Sequence[str]) -> list[dict[str, Any]]:
     if isinstance(ids, str) or not isinstance(ids, Sequence) or not ids:
         raise ValidationError("ids must be a non-empty list of message ids", field="ids")
-    try:
-        rows = engine.ledger.get_many([str(i) for i in ids])
-        missing = [str(i) for i, row in zip(ids, rows, strict=True) if row is None]
-        if missing:
-            raise ValidationError(f"unknown message id(s): {', '.join(missing[:10])}",
-                                  field="ids")
-        jobs = {r["job"]: engine.ledger.job(r["job"]) for r in rows if r}
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise LedgerUnavailable(f"Redis is unreachable: {type(exc).__name__}") from None
+    rows = engine.ledger.get_many([str(i) for i in ids])
+    missing = [str(i) for i, row in zip(ids, rows, strict=True) if row is None]
+    if missing:
+        raise ValidationError(f"unknown message id(s): {', '.join(missing[:10])}",
+                              field="ids")
+    jobs = {r["job"]: engine.ledger.job(r["job"]) for r in rows if r}
     return [describe(r, jobs.get(r["job"])) for r in rows if r]
 
 
 def job_status(engine: Engine, job_id: str) -> dict[str, Any]:
-    try:
-        job = engine.ledger.job(job_id)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise LedgerUnavailable(f"Redis is unreachable: {type(exc).__name__}") from None
+    job = engine.ledger.job(job_id)
     if job is None:
         raise ValidationError(f"unknown job id {job_id!r}", field="job_id")
     counts = {k[3:]: int(v) for k, v in job.items() if k.startswith("st:") and int(v)}

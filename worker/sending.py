@@ -19,6 +19,7 @@ from providers.base import Provider
 from providers.errors import OutcomeUnknown, RateLimited, SmsqError, TransientError
 from providers.models import OutgoingMessage, SendResult
 from worker.engine import Engine, reset_on_wire, set_on_wire
+from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.records import Record, Sent
 from worker.lifecycle import Status, Step
 from worker.limiter import Throttled
@@ -116,18 +117,26 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
         results = engine.retry.in_call.call(provider.send, [m for _, m in chunk])
     except Throttled as exc:
         return _requeue(engine, chunk, exc.retry_after)
+    except LedgerUnavailable as exc:  # our Redis failed, not the gateway
+        return _crashed(engine, provider, chunk, exc, wired=wired[0])
     except SmsqError as exc:
         return _request_failed(engine, provider, account, chunk, exc)
     except Exception as exc:  # a bug must not strand the claim
-        log.exception("sms_send_crashed", provider=account)
-        if wired[0]:
-            return _settle(engine, [_unknown_step(engine, provider, r, str(exc), ids[0])
-                                    for r, _ in chunk])
-        return _requeue(engine, chunk, 5.0)
+        return _crashed(engine, provider, chunk, exc, wired=wired[0])
     finally:
         reset_on_wire(token)
     engine.circuit.success(account)
     return _apply_results(engine, provider, chunk, results)
+
+
+def _crashed(engine: Engine, provider: Provider, chunk: list[tuple[Record, OutgoingMessage]],
+             exc: Exception, *, wired: bool) -> dict[str, int]:
+    """Not the gateway's answer: a request that left is unknown, one that did not waits."""
+    log.exception("sms_send_crashed", provider=provider.account.name)
+    if wired:
+        return _settle(engine, [_unknown_step(engine, provider, r, str(exc), chunk[0][0]["id"])
+                                for r, _ in chunk])
+    return _requeue(engine, chunk, 5.0)
 
 
 def _apply_results(engine: Engine, provider: Provider,

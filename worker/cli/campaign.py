@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from worker.cli.output import Add, bar, emit, engine, subcommands
+from worker.api import engine
+from worker.cli.output import Add, bar, emit, subcommands
 from worker.lifecycle import Status as S
 
 FINAL = ("completed", "cancelled", "failed")

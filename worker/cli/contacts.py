@@ -9,7 +9,8 @@ import sys
 from typing import Any
 
 from providers.errors import ValidationError
-from worker.cli.output import Add, Handler, bar, emit, engine, subcommands
+from worker.api import engine
+from worker.cli.output import Add, Handler, bar, emit, subcommands
 
 
 def register(add: Add) -> None:

@@ -15,12 +15,6 @@ Add = Callable[[str, Handler, str], argparse.ArgumentParser]
 Sub = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
-def engine() -> Any:
-    from worker import api
-
-    return api.engine()
-
-
 def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
     """JSON with --json (or when there is no text form), else the human text."""
     if getattr(args, "json", False) or text is None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import redis
 
+from worker.ledger.errors import maps_redis_errors
+
 # ARGV: job, idempotency key ('' none), digest, now, release_at, retention, njob,
 # [field, value] * njob, account, route, then three per record: to, own text ('' =
 # the job's), rejection reason ('' = queued). Returns {outcome, job, total}: outcome
@@ -123,8 +125,9 @@ class Written:
         return [f"{self.job_id}.{i}" for i in range(self.total)]
 
 
+@maps_redis_errors
 class JobWriter:
-    """The one way a job enters the ledger."""
+    """The one way a job enters the ledger (Redis unreachable: LedgerUnavailable)."""
 
     def __init__(self, client: redis.Redis, retention: int) -> None:
         self.retention = retention

@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from worker.ledger.errors import maps_redis_errors
 from worker.ledger.jobs import JobWriter
 from worker.ledger.lease import RENEW
 from worker.ledger.lua import (
@@ -71,8 +72,10 @@ def _steps_json(steps: Sequence[Step]) -> str:
                        for s in steps])
 
 
+@maps_redis_errors
 class Ledger:
-    """Message records and their conditional transitions."""
+    """Message records and their conditional transitions; Redis being unreachable is
+    LedgerUnavailable from every method."""
 
     def __init__(self, client: redis.Redis, *, retention_days: float = 30.0) -> None:
         self.r = client
