@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from providers.sandbox.server import free_port
 from worker import api, polling, producer
 from worker.ledger.errors import LedgerUnavailable
+from worker.ledger.jobs import NewRecord
 from worker.ledger.records import Recheck, Sent
 from worker.ledger.store import Ledger
 from worker.lifecycle import Status, Step
@@ -35,10 +36,11 @@ def _calls(ledger: Ledger) -> list[tuple[str, object]]:
         ("record_sends", lambda: ledger.record_sends("p", 1.0, {}, [Sent("m", "k", "k")], [])),
         ("reschedule", lambda: ledger.reschedule([Recheck("m", 1.0)])),
         ("claim", lambda: ledger.claim(["m"], "a", 1.0, ("to",))),
-        ("create_job", lambda: ledger.create_job("j", {}, [{"id": "j.0", "st": "queued"}],
-                                                 release_at=1.0)),
+        ("jobs.create", lambda: ledger.jobs.create("j", {}, [NewRecord("+79161234501")],
+                                                   digest="d", now=1.0, release_at=1.0)),
+        ("jobs.rescore", lambda: ledger.jobs.rescore(["j.0"], 1.0)),
         ("take_due", lambda: ledger.take_due("smsq:q", 1.0, 2.0, 10)),
-        ("claim_idempotency", lambda: ledger.claim_idempotency("k", "d", "j")),
+        ("renew", lambda: ledger.renew(["m"], 1.0, 2.0)),
         ("find_pids", lambda: ledger.find_pids("p", ["x"])),
     ]
 
