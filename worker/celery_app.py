@@ -39,3 +39,4 @@ metrics.connect_celery(engine)  # task outcomes -> metrics; metrics server in wo
 def _fresh_engine(**_: Any) -> None:
     global _engine
     _engine = None
+

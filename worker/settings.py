@@ -25,6 +25,11 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = DEFAULT_REDIS_URL
+    redis_password: str = field(default="", repr=False)  # instead of a password in the URL
+    redis_tls_ca: str = ""  # rediss://: CA bundle that signed the server (default: system CAs)
+    redis_tls_cert: str = ""  # rediss://: client certificate, when Redis asks for one
+    redis_tls_key: str = ""
+    state_dir: str = ""  # beat's schedule file; "" = $XDG_STATE_HOME/smsq or ~/.local/state/smsq
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_region: str = "RU"
@@ -88,7 +93,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         out = [v for acc in self.accounts.values() for v in acc.secret_values()]
-        return out + ([self.webhook_token] if self.webhook_token else [])
+        out += [s for s in (self.webhook_token, self.redis_password) if s]
+        return out
 
 
 def _num(env: Mapping[str, str], key: str, default: float) -> float:
@@ -175,6 +181,8 @@ _TEXTS = {
     "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
     "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
     "import_dir": "SMSQ_IMPORT_DIR",
+    "redis_password": "SMSQ_REDIS_PASSWORD", "redis_tls_ca": "SMSQ_REDIS_TLS_CA",
+    "redis_tls_cert": "SMSQ_REDIS_TLS_CERT", "redis_tls_key": "SMSQ_REDIS_TLS_KEY",
 }
 
 
@@ -190,8 +198,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         values[name] = env.get(key) or getattr(defaults, name)
     _check_redis_url(values["redis_url"])
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
+    values["state_dir"] = env.get("SMSQ_STATE_DIR") or _default_state_dir(env)
     accounts = _accounts(env)
-    return Settings(
+    cfg = Settings(
         **values,
         accounts=accounts,
         routes=_routes(env, accounts),
@@ -200,6 +209,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
     )
+    from worker.connection import target
+
+    target(cfg)  # a bad Redis URL or TLS option fails at start-up, naming the setting
+    return cfg
+
+
+def _default_state_dir(env: Mapping[str, str]) -> str:
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "smsq")
 
 
 def _check_redis_url(url: str) -> None:

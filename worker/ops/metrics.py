@@ -326,7 +326,7 @@ class RedisCollector:
 
     def __init__(self, cfg: Settings) -> None:
         self.cfg = cfg
-        self.r = health.client(cfg.redis_url, timeout=2.0)
+        self.r = health.client(cfg, timeout=2.0)
 
     def describe(self) -> list[Any]:
         return []
