@@ -64,7 +64,7 @@ class Settings:
     read_timeout: float = 15.0
     producer_timeout: float = 5.0
     metrics_port: int = 0  # 0: no metrics endpoint
-    metrics_addr: str = "0.0.0.0"
+    metrics_addr: str = "127.0.0.1"  # the image sets 0.0.0.0 (scraped from outside the container)
     metrics_dir: str = ""  # prometheus multiprocess dir for prefork workers; "" = a fresh temp dir
     prices: Mapping[str, float] = field(default_factory=dict)  # per SMS segment, by account
     campaign_zone: str = "Europe/Moscow"  # when a number's own zone is ambiguous
@@ -242,6 +242,13 @@ def redacted(url: str) -> str:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def configured_redis_url(env: Mapping[str, str] | None = None) -> str:
+    """SMSQ_REDIS_URL as the operator set it ("" when unset), for commands that must say
+    they ignore it (the demo always runs its own Redis)."""
+    env = os.environ if env is None else env
+    return env.get("SMSQ_REDIS_URL", "")
 
 
 _cached: Settings | None = None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -272,11 +271,13 @@ def start_worker_server(cfg: Settings) -> str | None:
     """In a Celery worker's main process, before the pool forks; returns the sample dir."""
     if not cfg.metrics_port:
         return None
-    if "prometheus_client" in sys.modules and _prom is None:
-        log.warning("metrics_multiprocess_late", detail="prometheus_client was imported before "
-                    "worker_init; pool children may not report")
     path = multiproc_dir(cfg.metrics_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    # prometheus_client picks its value class when first imported; Flower's celery command
+    # entry point imports it before worker_init, so pick again now (import order must not matter)
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     enable()
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
