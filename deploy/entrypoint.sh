@@ -22,7 +22,8 @@ case "$role" in
     exec celery -A worker beat -l INFO "$@"
     ;;
   webhooks)
-    exec smsq webhooks --host "${SMSQ_WEBHOOK_HOST:-0.0.0.0}" --port "${SMSQ_WEBHOOK_PORT:-8088}" "$@"
+    # waitress; address, port, threads, limits: SMSQ_WEBHOOK_* (the image binds 0.0.0.0)
+    exec smsq webhooks "$@"
     ;;
   metrics)
     exec smsq metrics-serve "$@"

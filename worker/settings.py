@@ -59,6 +59,12 @@ class Settings:
     park_max: int = 20_000  # unknown-id reports parked in total, at most
     park_ttl: float = 3600.0  # how long a parked report waits for its send result
     import_dir: str = ""  # the only place `smsq.campaign` by name may read a CSV; "" = none
+    webhook_host: str = "127.0.0.1"  # the image sets 0.0.0.0; on a host, a TLS proxy is in front
+    webhook_port: int = 8088
+    webhook_threads: int = 8  # requests handled at once (each does one Redis round trip)
+    webhook_connection_limit: int = 1000  # open connections; lowered to fit the open-file limit
+    webhook_channel_timeout: float = 15.0  # seconds a connection may stay silent
+    webhook_backlog: int = 1024  # listen queue (the kernel caps it at net.core.somaxconn)
     smsru_callback_hash: bool = False
     connect_timeout: float = 3.05
     read_timeout: float = 15.0
@@ -175,12 +181,16 @@ _NUMBERS = {
     "campaign_tick_interval": "SMSQ_CAMPAIGN_TICK_INTERVAL",
     "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
     "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
+    "webhook_port": "SMSQ_WEBHOOK_PORT", "webhook_threads": "SMSQ_WEBHOOK_THREADS",
+    "webhook_connection_limit": "SMSQ_WEBHOOK_CONNECTION_LIMIT",
+    "webhook_channel_timeout": "SMSQ_WEBHOOK_CHANNEL_TIMEOUT",
+    "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
 }
 _TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
     "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
     "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
-    "import_dir": "SMSQ_IMPORT_DIR",
+    "import_dir": "SMSQ_IMPORT_DIR", "webhook_host": "SMSQ_WEBHOOK_HOST",
     "redis_password": "SMSQ_REDIS_PASSWORD", "redis_tls_ca": "SMSQ_REDIS_TLS_CA",
     "redis_tls_cert": "SMSQ_REDIS_TLS_CERT", "redis_tls_key": "SMSQ_REDIS_TLS_KEY",
 }
