@@ -86,6 +86,10 @@ class Relay:
                     pass
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept thread, which then ends
+        except OSError:
+            pass
         self.sock.close()
 
 
