@@ -4,16 +4,21 @@ Read by `worker.celery_app` with `config_from_object("celeryconfig")`. Values
 come from `worker.settings`, the one module that reads the environment.
 """
 
+import os as _os
+
 from kombu import Queue
 
 from providers import REGISTRY
 from worker import settings as _settings
+from worker.broker import TRANSPORT as _TRANSPORT
+from worker.connection import target as _target
 
 _cfg = _settings.get()
 
-broker_url = _cfg.redis_url
+# URL, password and TLS (`broker_use_ssl` when SMSQ_REDIS_URL is rediss://): worker/connection.py.
+globals().update(_target(_cfg).celery_conf())
 # kombu's Redis transport, with a worker-killing race on broker loss closed (worker/broker.py).
-broker_transport = "worker.broker:Transport"
+broker_transport = _TRANSPORT
 # Retries and scheduled work wait in the ledger's sorted sets, never as Celery
 # countdowns, and every task is idempotent under redelivery (intake by its task id,
 # sends by the claim): so the timeout only bounds how long a task a dead node had
@@ -53,6 +58,9 @@ worker_soft_shutdown_timeout = 30.0
 worker_enable_soft_shutdown_on_idle = False
 worker_max_tasks_per_child = 20_000
 timezone = "UTC"
+# Beat's schedule file lives in the state directory (SMSQ_STATE_DIR), never the working one.
+beat_schedule_filename = _os.path.join(_cfg.state_dir, "celerybeat-schedule")
+beat_scheduler = "worker.beat:Scheduler"  # makes that directory first
 
 beat_schedule = {
     "smsq-release": {"task": "smsq.release", "schedule": _cfg.release_interval},

@@ -24,6 +24,7 @@ PLAN = [
     ("b3", ["campaign_scale.py"]),
     ("b4", ["b4_polling.py"]),
     ("b5", ["b5_memory.py"]),
+    ("b7", ["b7_receiver.py"]),
 ]
 
 

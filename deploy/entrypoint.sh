@@ -2,8 +2,9 @@
 # Selects the process this container runs; extra arguments go to that process.
 #   worker [celery worker args]   e.g. worker -Q smsq.smsclub -n smsclub@%h -c 4
 #   beat                          exactly one per deployment
-#   webhooks                      the delivery-report receiver on :8088
-#   sandbox                       the five gateway simulators (demo only)
+#   webhooks                      the delivery-report receiver on :8088 (SMSQ_WEBHOOK_PORT)
+#   sandbox                       the five gateway simulators (demo only) on SANDBOX_PORT
+#                                 (default 18000) .. +8, control on +9
 #   metrics                       only the deployment-wide Redis gauges
 set -eu
 
@@ -17,10 +18,12 @@ case "$role" in
     exec celery -A worker worker --without-gossip --without-mingle -l INFO "$@"
     ;;
   beat)
-    exec celery -A worker beat -s /tmp/celerybeat-schedule -l INFO "$@"
+    # the schedule file goes in SMSQ_STATE_DIR (celeryconfig.beat_schedule_filename)
+    exec celery -A worker beat -l INFO "$@"
     ;;
   webhooks)
-    exec smsq webhooks --host 0.0.0.0 --port 8088 "$@"
+    # waitress; address, port, threads, limits: SMSQ_WEBHOOK_* (the image binds 0.0.0.0)
+    exec smsq webhooks "$@"
     ;;
   metrics)
     exec smsq metrics-serve "$@"
@@ -28,8 +31,11 @@ case "$role" in
   sandbox)
     # Simulators on 18000-18008, control on 18009. When SANDBOX_CALLBACK_BASE is
     # set (e.g. http://demo-receiver:8088/<token>), delivery reports are pushed there.
-    smsq sandbox --host 0.0.0.0 --port 18000 "$@" &
+    port="${SANDBOX_PORT:-18000}"
+    smsq sandbox --host "${SANDBOX_HOST:-0.0.0.0}" --port "$port" "$@" &
     pid=$!
+    SANDBOX_CONTROL="http://127.0.0.1:$((port + 9))/__sandbox__/config"
+    export SANDBOX_CONTROL
     if [ -n "${SANDBOX_CALLBACK_BASE:-}" ]; then
       python - <<'PY'
 import json, os, time, urllib.request
@@ -37,7 +43,7 @@ base = os.environ["SANDBOX_CALLBACK_BASE"].rstrip("/")
 body = json.dumps({"callbacks": {g: [f"{base}/{g}"] for g in ("smsru", "smsc", "gatum")}})
 for _ in range(50):
     try:
-        req = urllib.request.Request("http://127.0.0.1:18009/__sandbox__/config",
+        req = urllib.request.Request(os.environ["SANDBOX_CONTROL"],
                                      data=body.encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=2)

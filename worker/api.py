@@ -16,6 +16,7 @@ from typing import Any
 from worker import producer
 from worker.engine import Engine, Enqueue
 from worker.producer import Submitted
+from worker.settings import Settings
 
 _engine: Engine | None = None
 _worker: Enqueue | None = None  # set in Celery worker and beat processes (worker.celery_app)
@@ -37,9 +38,8 @@ def engine() -> Engine:
                 _setup()
             _engine = Engine(cfg, enqueue=_worker)
         else:
-            _engine = Engine(cfg, client=redis_client(cfg.redis_url,
-                                                      timeout=cfg.producer_timeout),
-                             enqueue=_publisher(cfg.redis_url, cfg.producer_timeout))
+            _engine = Engine(cfg, client=redis_client(cfg, timeout=cfg.producer_timeout),
+                             enqueue=_publisher(cfg, cfg.producer_timeout))
     return _engine
 
 
@@ -57,11 +57,15 @@ def forget() -> None:
     _engine = None
 
 
-def _publisher(broker_url: str, timeout: float) -> Enqueue:
+def _publisher(cfg: Settings, timeout: float) -> Enqueue:
     """A bare Celery client for publishing: the producer needs no task code or worker config."""
     from celery import Celery
 
-    client = Celery("smsq-producer", broker=broker_url, set_as_current=False)
+    from worker.broker import TRANSPORT
+    from worker.connection import target
+
+    client = Celery("smsq-producer", set_as_current=False)
+    client.conf.update(**target(cfg).celery_conf(), broker_transport=TRANSPORT)
     client.conf.update(
         broker_connection_timeout=timeout, broker_connection_retry=False,
         broker_transport_options={"socket_timeout": timeout,

@@ -27,3 +27,8 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+# The `broker_transport` setting naming this class; TLS comes from `broker_use_ssl`
+# (worker/connection.py), since kombu reads the `rediss` scheme only for its own transport.
+TRANSPORT = "worker.broker:Transport"

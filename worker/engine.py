@@ -40,9 +40,12 @@ def queue_for(provider: str) -> str:
     return f"smsq.{provider}"
 
 
-def redis_client(url: str, *, timeout: float = 5.0) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                health_check_interval=15, retry_on_timeout=False)
+def redis_client(cfg: Settings | str, *, timeout: float = 5.0) -> redis.Redis:
+    """The ledger's, limiter's and circuit's client: URL, password and TLS from the settings."""
+    from worker.connection import target
+
+    return target(cfg).client(timeout=timeout, health_check_interval=15,
+                              retry_on_timeout=False)
 
 
 class Engine:
@@ -60,7 +63,7 @@ class Engine:
         import time
 
         self.cfg = cfg or settings_mod.get()
-        self.r = client or redis_client(self.cfg.redis_url)
+        self.r = client or redis_client(self.cfg)
         self.ledger = Ledger(self.r, retention_days=self.cfg.retention_days)
         self.limiter = RateLimiter(self.r, margin=self.cfg.rate_margin,
                                    max_wait=self.cfg.limiter_max_wait,

@@ -25,6 +25,11 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = DEFAULT_REDIS_URL
+    redis_password: str = field(default="", repr=False)  # instead of a password in the URL
+    redis_tls_ca: str = ""  # rediss://: CA bundle that signed the server (default: system CAs)
+    redis_tls_cert: str = ""  # rediss://: client certificate, when Redis asks for one
+    redis_tls_key: str = ""
+    state_dir: str = ""  # beat's schedule file; "" = $XDG_STATE_HOME/smsq or ~/.local/state/smsq
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_region: str = "RU"
@@ -54,12 +59,18 @@ class Settings:
     park_max: int = 20_000  # unknown-id reports parked in total, at most
     park_ttl: float = 3600.0  # how long a parked report waits for its send result
     import_dir: str = ""  # the only place `smsq.campaign` by name may read a CSV; "" = none
+    webhook_host: str = "127.0.0.1"  # the image sets 0.0.0.0; on a host, a TLS proxy is in front
+    webhook_port: int = 8088
+    webhook_threads: int = 8  # requests handled at once (each does one Redis round trip)
+    webhook_connection_limit: int = 1000  # open connections; lowered to fit the open-file limit
+    webhook_channel_timeout: float = 15.0  # seconds a connection may stay silent
+    webhook_backlog: int = 1024  # listen queue (the kernel caps it at net.core.somaxconn)
     smsru_callback_hash: bool = False
     connect_timeout: float = 3.05
     read_timeout: float = 15.0
     producer_timeout: float = 5.0
     metrics_port: int = 0  # 0: no metrics endpoint
-    metrics_addr: str = "0.0.0.0"
+    metrics_addr: str = "127.0.0.1"  # the image sets 0.0.0.0 (scraped from outside the container)
     metrics_dir: str = ""  # prometheus multiprocess dir for prefork workers; "" = a fresh temp dir
     prices: Mapping[str, float] = field(default_factory=dict)  # per SMS segment, by account
     campaign_zone: str = "Europe/Moscow"  # when a number's own zone is ambiguous
@@ -88,7 +99,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         out = [v for acc in self.accounts.values() for v in acc.secret_values()]
-        return out + ([self.webhook_token] if self.webhook_token else [])
+        out += [s for s in (self.webhook_token, self.redis_password) if s]
+        return out
 
 
 def _num(env: Mapping[str, str], key: str, default: float) -> float:
@@ -170,12 +182,18 @@ _NUMBERS = {
     "campaign_tick_interval": "SMSQ_CAMPAIGN_TICK_INTERVAL",
     "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
     "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
+    "webhook_port": "SMSQ_WEBHOOK_PORT", "webhook_threads": "SMSQ_WEBHOOK_THREADS",
+    "webhook_connection_limit": "SMSQ_WEBHOOK_CONNECTION_LIMIT",
+    "webhook_channel_timeout": "SMSQ_WEBHOOK_CHANNEL_TIMEOUT",
+    "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
 }
 _TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
     "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
     "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
-    "import_dir": "SMSQ_IMPORT_DIR",
+    "import_dir": "SMSQ_IMPORT_DIR", "webhook_host": "SMSQ_WEBHOOK_HOST",
+    "redis_password": "SMSQ_REDIS_PASSWORD", "redis_tls_ca": "SMSQ_REDIS_TLS_CA",
+    "redis_tls_cert": "SMSQ_REDIS_TLS_CERT", "redis_tls_key": "SMSQ_REDIS_TLS_KEY",
 }
 
 
@@ -191,8 +209,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         values[name] = env.get(key) or getattr(defaults, name)
     _check_redis_url(values["redis_url"])
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
+    values["state_dir"] = env.get("SMSQ_STATE_DIR") or _default_state_dir(env)
     accounts = _accounts(env)
-    return Settings(
+    cfg = Settings(
         **values,
         accounts=accounts,
         routes=_routes(env, accounts),
@@ -201,6 +220,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
     )
+    from worker.connection import target
+
+    target(cfg)  # a bad Redis URL or TLS option fails at start-up, naming the setting
+    return cfg
+
+
+def _default_state_dir(env: Mapping[str, str]) -> str:
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "smsq")
 
 
 def _check_redis_url(url: str) -> None:
@@ -225,6 +253,13 @@ def redacted(url: str) -> str:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def configured_redis_url(env: Mapping[str, str] | None = None) -> str:
+    """SMSQ_REDIS_URL as the operator set it ("" when unset), for commands that must say
+    they ignore it (the demo always runs its own Redis)."""
+    env = os.environ if env is None else env
+    return env.get("SMSQ_REDIS_URL", "")
 
 
 _cached: Settings | None = None

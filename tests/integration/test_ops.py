@@ -151,7 +151,7 @@ def test_health_against_a_stopped_redis_exits_one_with_a_clear_message():
     report = json.loads(done.stdout)
     assert report["ok"] is False
     assert report["checks"][0]["name"] == "redis"
-    assert "redis unreachable" in report["checks"][0]["detail"]
+    assert f"redis unreachable at redis://127.0.0.1:{redis.port}" in report["checks"][0]["detail"]
     assert "not-a-real-key" not in done.stdout + done.stderr
     text = smsq(_env(url), "health", timeout=30)
     assert text.returncode == 1 and "FAIL  redis" in text.stdout and "UNHEALTHY" in text.stdout

@@ -111,7 +111,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     from providers import REGISTRY
     from worker.engine import Engine
     from worker.ops.logs import configure
-    from worker.ops.receiver import serve
+    from worker.ops.serve import run_until_stopped, serve
 
     configure()
     engine = Engine()
@@ -119,12 +119,10 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
         raise ValidationError("SMSQ_WEBHOOK_TOKEN is not set", field="SMSQ_WEBHOOK_TOKEN")
     server = serve(engine, args.host, args.port)
     pushing = ",".join(name for name, cls in REGISTRY.items() if cls.reports)
-    print(f"smsq webhooks on http://{args.host}:{server.server_port}/<token>/{{{pushing}}}",
+    host = args.host if args.host is not None else engine.cfg.webhook_host
+    print(f"smsq webhooks on http://{host}:{server.port}/<token>/{{{pushing}}}",
           flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+    run_until_stopped(server)
     return 0
 
 
@@ -166,9 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account")
     add("providers", cmd_providers, "list gateways, configured accounts and their settings")
     sandbox_cmd.register(add)
-    p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=port_number, default=8088, help="0 = a free port")
+    p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver (waitress; "
+            "SMSQ_WEBHOOK_* settings)")
+    p.add_argument("--host", help="bind address (default SMSQ_WEBHOOK_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=port_number, help="port (default SMSQ_WEBHOOK_PORT, 8088; "
+                   "0 = a free port, printed)")
     p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
     p.add_argument("--messages", type=int, default=2500)
     for group in (ops, campaign, contacts):

@@ -42,7 +42,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from worker.settings import get
 
     cfg = get()
-    r = health.client(cfg.redis_url, timeout=args.timeout)
+    r = health.client(cfg, timeout=args.timeout)
     only = set(args.check) if args.check else None
     balances: dict[str, Callable[[], Any]] = {}
     if only is None or "gateways" in only:
@@ -129,18 +129,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         raise ValidationError("--minutes must be between 1 and 120 (counters keep 2 hours)",
                               field="minutes")
     try:
-        data = collect_stats(cfg, health.client(cfg.redis_url), args.minutes)
+        data = collect_stats(cfg, health.client(cfg), args.minutes)
     except redis.RedisError as exc:
-        raise SmsqError(f"redis unreachable at {_where(cfg.redis_url)}: {exc}") from None
+        raise SmsqError(f"redis unreachable at {health.redis_name(cfg)}: {exc}") from None
     emit(args, data, render_stats(data))
     return 0
-
-
-def _where(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port or 6379}"
 
 
 def cmd_metrics_serve(args: argparse.Namespace) -> int:

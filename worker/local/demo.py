@@ -10,12 +10,11 @@ the sandbox's own record; stops everything it started.
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, TextIO
 
 from providers import REGISTRY
 from providers.sandbox import simulator_class
@@ -112,7 +111,9 @@ def run(messages: int = 2500, json_out: bool = False, timeout: float = 180.0) ->
     from worker.local.stack import Stack
 
     out = sys.stderr if json_out else sys.stdout
-    stack = Stack(redis_url=os.environ.get("SMSQ_REDIS_URL") or None)
+    _say_private(out)
+    stack = Stack()  # always private: a demo never touches the operator's Redis
+    ok = False
     try:
         print("Starting a private Redis, the sandbox gateways, a worker, beat and the "
               "delivery-report receiver...", file=out, flush=True)
@@ -139,3 +140,22 @@ def run(messages: int = 2500, json_out: bool = False, timeout: float = 180.0) ->
     finally:
         print("Stopping everything the demo started...", file=out, flush=True)
         stack.stop()
+        if ok:
+            stack.remove_logs()
+        else:
+            print(f"Logs kept in {stack.dir}", file=out, flush=True)
+
+
+def _say_private(out: TextIO) -> None:
+    from providers.errors import ConfigurationError
+    from worker.connection import target
+    from worker.settings import configured_redis_url
+
+    url = configured_redis_url()
+    if url:
+        try:
+            where = target(url).where
+        except ConfigurationError:
+            where = "not a Redis URL"
+        print(f"Ignoring SMSQ_REDIS_URL ({where}): the demo always runs its own private "
+              "Redis and never touches yours.", file=out, flush=True)

@@ -74,6 +74,12 @@ class Stack:
         for handle in self._logs.values():
             handle.close()
 
+    def remove_logs(self) -> None:
+        """Delete the stack's directory (logs, beat schedule) once it is stopped."""
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def __enter__(self) -> Stack:
         return self
 

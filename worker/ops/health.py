@@ -40,9 +40,11 @@ class Check:
         return asdict(self)
 
 
-def client(url: str, timeout: float = 2.0) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                retry_on_timeout=False)
+def client(cfg: Settings | str, timeout: float = 2.0) -> redis.Redis:
+    """A short-timeout client for probes, with the deployment's password and TLS."""
+    from worker.connection import target
+
+    return target(cfg).client(timeout=timeout, retry_on_timeout=False)
 
 
 def queues() -> list[str]:
@@ -153,12 +155,24 @@ def recent(r: redis.Redis, minutes: int = 60, now: float | None = None
 # -- probes ------------------------------------------------------------------------
 
 
-def check_redis(r: redis.Redis) -> Check:
+def redis_name(cfg: Settings) -> str:
+    """Which Redis a check reads (scheme, host:port; never the password), and whether it is
+    only the default because SMSQ_REDIS_URL is unset."""
+    from worker.connection import target
+    from worker.settings import DEFAULT_REDIS_URL
+
+    default = " (the default: SMSQ_REDIS_URL is not set)" if cfg.redis_url == \
+        DEFAULT_REDIS_URL else ""
+    return f"{target(cfg)}{default}"
+
+
+def check_redis(r: redis.Redis, name: str = "") -> Check:
+    at = f" at {name}" if name else ""
     try:
         r.ping()
     except redis.RedisError as exc:
-        return Check("redis", False, f"redis unreachable: {type(exc).__name__}: {exc}")
-    return Check("redis", True, "ping ok")
+        return Check("redis", False, f"redis unreachable{at}: {type(exc).__name__}: {exc}")
+    return Check("redis", True, f"ping ok{at}")
 
 
 def check_beat(r: redis.Redis, max_age: float) -> Check:
@@ -196,7 +210,7 @@ def checks(cfg: Settings, r: redis.Redis, *, only: set[str] | None = None,
            max_beat_age: float = 60.0, max_queue: int = 50_000) -> list[Check]:
     """Run the selected checks (all when `only` is None); Redis first, the rest need it."""
     want = only or {"redis", "beat", "queues", "gateways"}
-    out = [check_redis(r)]
+    out = [check_redis(r, redis_name(cfg))]
     if not out[0].ok:
         return out  # nothing else can be read; the probe fails on Redis whatever was asked
     try:

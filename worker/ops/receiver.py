@@ -6,16 +6,15 @@ settings enable it). The gateway is looked up in the registry and parses its
 own body (`parse_report`), so a new gateway needs no change here.
 Updates are idempotent and never move a message backwards; a report that
 arrives before its send result is parked until the result is recorded.
+Served by waitress: worker/ops/serve.py.
 """
 
 from __future__ import annotations
 
 import hmac
-import socketserver
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import redis
 import structlog
@@ -105,23 +104,3 @@ def _must_verify(cfg: Settings, gateway: str) -> bool:
 
 def _status_line(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def serve(engine: Engine, host: str, port: int) -> WSGIServer:
-    """A threaded HTTP server for the receiver (call `serve_forever()` on it)."""
-    from worker.ops import metrics
-
-    metrics.start_receiver_server(engine.cfg)  # on SMSQ_METRICS_PORT, when set
-    return make_server(host, port, metrics.flushing(Receiver(engine), engine.r),
-                       server_class=_ThreadingServer,
-                       handler_class=_QuietHandler)

@@ -4,7 +4,6 @@ deployment-wide gauges read from Redis at scrape time."""
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -15,7 +14,7 @@ import structlog
 from providers import REGISTRY as PROVIDERS
 from worker.lifecycle import Status
 from worker.ops import health
-from worker.ops.metrics.counters import enable, prom, rolling
+from worker.ops.metrics.counters import enable, rolling
 from worker.settings import Settings
 
 log = structlog.get_logger("smsq.metrics")
@@ -36,11 +35,13 @@ def start_worker_server(cfg: Settings) -> str | None:
     """In a Celery worker's main process, before the pool forks; returns the sample dir."""
     if not cfg.metrics_port:
         return None
-    if "prometheus_client" in sys.modules and prom() is None:
-        log.warning("metrics_multiprocess_late", detail="prometheus_client was imported before "
-                    "worker_init; pool children may not report")
     path = multiproc_dir(cfg.metrics_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    # prometheus_client picks its value class when first imported; Flower's celery command
+    # entry point imports it before worker_init, so pick again now (import order must not matter)
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     enable()
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
@@ -90,7 +91,7 @@ class RedisCollector:
 
     def __init__(self, cfg: Settings) -> None:
         self.cfg = cfg
-        self.r = health.client(cfg.redis_url, timeout=2.0)
+        self.r = health.client(cfg, timeout=2.0)
 
     def describe(self) -> list[Any]:
         return []

@@ -1,0 +1,170 @@
+"""The receiver on waitress, as `smsq webhooks` runs it: the bound port is printed, slow
+clients cannot starve genuine reports even past the open-file limit, silent connections
+are closed, and SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.deploy.conftest import ROOT
+from tests.integration.conftest import wait_for
+from worker.local.embedded import EmbeddedRedis
+
+pytestmark = pytest.mark.integration
+TOKEN = "serve-test-token-0123456789"
+REPORT = "data%5B0%5D=sms_status%0A000000-1%0A103%0A1700000000"
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis().start()
+    yield server
+    server.cleanup()
+
+
+class Receiver:
+    def __init__(self, broker: EmbeddedRedis, open_files: int = 0, **env: str) -> None:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("SMSQ_")}
+        full.update(SMSQ_REDIS_URL=broker.url, SMSQ_WEBHOOK_TOKEN=TOKEN, PYTHONPATH=str(ROOT),
+                    **env)
+
+        def limit() -> None:
+            if open_files:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "worker.cli.main", "webhooks",
+                                      "--port", "0"], env=full, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, preexec_fn=limit)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        assert wait_for(lambda: any(self._banner()) or self.proc.poll() is not None, 30)
+        banner = next(iter(self._banner()), "")
+        assert banner, "".join(self.lines)
+        self.port = int(banner.split("127.0.0.1:")[1].split("/")[0])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:  # drained, so logging never blocks the server
+            self.lines.append(raw.decode(errors="replace"))
+
+    def _banner(self) -> list[str]:
+        return [ln for ln in list(self.lines) if ln.startswith("smsq webhooks on http://")]
+
+    def report(self, timeout: float = 10.0) -> requests.Response:
+        return requests.post(f"{self.url}/{TOKEN}/smsru", data=REPORT, timeout=timeout,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+def open_slow(port: int, n: int, rng: random.Random) -> list[socket.socket]:
+    out = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"POST /" + TOKEN.encode()[: rng.randint(1, 8)])
+        except OSError:
+            s.close()
+            continue
+        out.append(s)
+    return out
+
+
+def closed_by_server(s: socket.socket) -> bool:
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_port_zero_prints_the_bound_port_and_serves(broker):
+    """`smsq webhooks --port 0` prints the port it bound; reports are answered there."""
+    rx = Receiver(broker)
+    try:
+        assert requests.get(f"{rx.url}/healthz", timeout=10).text == "ok"
+        reply = rx.report()
+        assert reply.status_code == 200 and reply.text == "100"
+    finally:
+        assert rx.stop() == 0
+
+
+def test_genuine_reports_are_answered_past_the_open_file_limit_of_slow_clients(broker):
+    """With more slow connections than the process may open files, each genuine report is
+    still answered: the oldest unfinished connection gives up its slot."""
+    seed = random.randrange(1 << 30)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    rx = Receiver(broker, open_files=256, SMSQ_WEBHOOK_CONNECTION_LIMIT="1000")
+    slow: list[socket.socket] = []
+    try:
+        slow = open_slow(rx.port, 300, rng)  # 300 > 256 descriptors the receiver may hold
+        for _ in range(5):
+            slow += open_slow(rx.port, 20, rng)
+            assert rx.report().status_code == 200
+        evicted: set[int] = set()
+
+        def enough_evicted() -> bool:
+            evicted.update(i for i, s in enumerate(slow) if i not in evicted
+                           and closed_by_server(s))
+            return len(evicted) >= len(slow) - 256
+
+        assert wait_for(enough_evicted, timeout=10)
+        assert rx.proc.poll() is None
+    finally:
+        for s in slow:
+            s.close()
+        assert rx.stop() == 0
+
+
+def test_a_silent_connection_is_closed_after_the_channel_timeout(broker):
+    """A connection that sends nothing is closed after SMSQ_WEBHOOK_CHANNEL_TIMEOUT."""
+    rx = Receiver(broker, SMSQ_WEBHOOK_CHANNEL_TIMEOUT="1")
+    try:
+        s = socket.create_connection(("127.0.0.1", rx.port), timeout=15)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
+        assert s.recv(1) == b""  # waitress closed it (the 15 s timeout is only a bound)
+        s.close()
+    finally:
+        assert rx.stop() == 0
+
+
+def test_hostile_bytes_get_a_400_not_a_crash(broker):
+    """Random garbage instead of HTTP gets an error reply or a close; the server lives on."""
+    seed = random.randrange(1 << 30)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    rx = Receiver(broker)
+    try:
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", rx.port), timeout=10) as s:
+                s.sendall(bytes(rng.randrange(256) for _ in range(rng.randint(1, 2000)))
+                          + b"\r\n\r\n")
+                s.shutdown(socket.SHUT_WR)
+                reply = s.recv(64)
+                assert reply == b"" or reply.startswith(b"HTTP/1."), reply
+        assert rx.report().status_code == 200
+    finally:
+        assert rx.stop() == 0

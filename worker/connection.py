@@ -1,0 +1,103 @@
+"""How every smsq process reaches Redis: one place for the URL, the password and TLS.
+
+The broker (kombu), the ledger, limiter and circuit (redis-py), beat, `smsq
+health` and the metrics collector all build their connections here, so
+`rediss://` means TLS for every one of them, with the same CA and client
+certificate. kombu only switches TLS on for the literal scheme `rediss` and
+smsq runs its own transport class (worker/broker.py), so the broker is given
+its TLS options explicitly (`broker_use_ssl`), never left to the scheme.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import redis
+
+from providers.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
+SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """The Redis a deployment uses; `str()` and `where` never show the password."""
+
+    url: str
+    password: str = field(default="", repr=False)
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in SCHEMES:
+            raise ConfigurationError(f"SMSQ_REDIS_URL: scheme {parts.scheme!r} is not one of "
+                                     f"{', '.join(s + '://' for s in SCHEMES)}")
+        if (self.tls_ca or self.tls_cert or self.tls_key) and not self.tls:
+            raise ConfigurationError("SMSQ_REDIS_TLS_* are set but SMSQ_REDIS_URL is not "
+                                     "rediss://: TLS options need a TLS URL")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigurationError("SMSQ_REDIS_TLS_CERT and SMSQ_REDIS_TLS_KEY go together")
+        if self.password and parts.password:
+            raise ConfigurationError("a Redis password is in both SMSQ_REDIS_URL and "
+                                     "SMSQ_REDIS_PASSWORD: keep it in one place")
+
+    def __str__(self) -> str:
+        return f"{'rediss' if self.tls else 'redis'}://{self.where}"
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "rediss"
+
+    @property
+    def where(self) -> str:
+        """host:port (or the socket path), for messages: never the password."""
+        parts = urlsplit(self.url)
+        if parts.scheme == "unix":
+            return parts.path
+        return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+
+    def tls_options(self) -> dict[str, Any]:
+        """redis-py's (and kombu's) TLS keywords: the server's certificate is always verified."""
+        if not self.tls:
+            return {}
+        options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        if self.tls_ca:
+            options["ssl_ca_certs"] = self.tls_ca
+        if self.tls_cert:
+            options.update(ssl_certfile=self.tls_cert, ssl_keyfile=self.tls_key)
+        return options
+
+    def client(self, *, timeout: float = 5.0, **kwargs: Any) -> redis.Redis:
+        """A redis-py client (ledger, limiter, circuit, health, metrics)."""
+        options = dict(self.tls_options())
+        if options:
+            options["ssl_cert_reqs"] = "required"
+        if self.password:
+            options["password"] = self.password
+        return redis.Redis.from_url(self.url, socket_timeout=timeout,
+                                    socket_connect_timeout=timeout, **options, **kwargs)
+
+    def celery_conf(self) -> dict[str, Any]:
+        """Celery settings for the broker: URL, password and TLS (`broker_use_ssl`)."""
+        conf: dict[str, Any] = {"broker_url": self.url}
+        if self.password:
+            conf["broker_password"] = self.password
+        if self.tls:
+            conf["broker_use_ssl"] = self.tls_options()
+        return conf
+
+
+def target(cfg: Settings | str) -> RedisTarget:
+    """The RedisTarget of a Settings object (or of a bare URL, for tests and tools)."""
+    if isinstance(cfg, str):
+        return RedisTarget(cfg)
+    return RedisTarget(cfg.redis_url, password=cfg.redis_password, tls_ca=cfg.redis_tls_ca,
+                       tls_cert=cfg.redis_tls_cert, tls_key=cfg.redis_tls_key)
