@@ -10,7 +10,7 @@ from celery.signals import worker_process_init
 
 from worker.ops import metrics
 
-app = Celery("smsq", include=["tasks", "tasks.campaigns"])
+app = Celery("smsq", include=["tasks", "tasks.campaigns", "tasks.callbacks"])
 app.config_from_object("celeryconfig")
 
 _engine: Any = None

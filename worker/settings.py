@@ -66,6 +66,20 @@ class Settings:
     campaign_failure_threshold: float = 0.3
     campaign_max_rate: float = 200.0  # messages/s when neither campaign nor gateway caps it
     campaign_tick_interval: float = 1.0
+    # Status callbacks (worker/callbacks): the deployment's default subscription, the named
+    # signing secrets subscriptions refer to, and where outbound callback HTTP may go.
+    callback_default: str = ""  # an https URL, or task:<name>@<queue>; "" = none
+    callback_finals_only: bool = False
+    callback_secret: str = field(default="", repr=False)  # the secret named "default"
+    callback_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    callback_schemes: tuple[str, ...] = ("https",)
+    callback_allowed_hosts: tuple[str, ...] = ()  # private/loopback hosts allowed anyway
+    callback_timeout: float = 10.0
+    callback_window: float = 24 * 3600.0  # retry a failing event this long, then park it
+    callback_backoff_base: float = 5.0
+    callback_backoff_max: float = 1800.0
+    callback_batch_max: int = 100
+    callback_sweep_interval: float = 15.0
 
     @property
     def redispatch_after(self) -> float:
@@ -88,7 +102,9 @@ class Settings:
 
     def secrets(self) -> list[str]:
         out = [v for acc in self.accounts.values() for v in acc.secret_values()]
-        return out + ([self.webhook_token] if self.webhook_token else [])
+        out += [self.webhook_token] if self.webhook_token else []
+        out += [self.callback_secret] if self.callback_secret else []
+        return out + [v for v in self.callback_secrets.values() if v]
 
 
 def _num(env: Mapping[str, str], key: str, default: float) -> float:
@@ -169,12 +185,18 @@ _NUMBERS = {
     "campaign_tick_interval": "SMSQ_CAMPAIGN_TICK_INTERVAL",
     "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
     "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
+    "callback_timeout": "SMSQ_CALLBACK_TIMEOUT", "callback_window": "SMSQ_CALLBACK_WINDOW",
+    "callback_backoff_base": "SMSQ_CALLBACK_BACKOFF_BASE",
+    "callback_backoff_max": "SMSQ_CALLBACK_BACKOFF_MAX",
+    "callback_batch_max": "SMSQ_CALLBACK_BATCH_MAX",
+    "callback_sweep_interval": "SMSQ_CALLBACK_SWEEP_INTERVAL",
 }
 _TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
     "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
     "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
     "import_dir": "SMSQ_IMPORT_DIR",
+    "callback_default": "SMSQ_CALLBACK", "callback_secret": "SMSQ_CALLBACK_SECRET",
 }
 
 
@@ -199,6 +221,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         smsru_callback_hash=env.get("SMSQ_SMSRU_CALLBACK_HASH", "") in ("1", "true", "yes"),
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
+        **_callbacks(env),
     )
 
 
@@ -224,6 +247,29 @@ def redacted(url: str) -> str:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _callbacks(env: Mapping[str, str]) -> dict[str, Any]:
+    """`SMSQ_CALLBACK_SECRETS="billing=whsec_...;crm=whsec_..."`: secrets by name."""
+    named: dict[str, str] = {}
+    for item in env.get("SMSQ_CALLBACK_SECRETS", "").split(";"):
+        name, sep, value = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigurationError("SMSQ_CALLBACK_SECRETS takes name=secret pairs "
+                                     "separated by ';'")
+        named[name.strip()] = value.strip()
+    return {
+        "callback_secrets": named,
+        "callback_finals_only": env.get("SMSQ_CALLBACK_FINALS_ONLY", "") in ("1", "true", "yes"),
+        "callback_schemes": _words(env, "SMSQ_CALLBACK_SCHEMES") or ("https",),
+        "callback_allowed_hosts": _words(env, "SMSQ_CALLBACK_ALLOWED_HOSTS"),
+    }
+
+
+def _words(env: Mapping[str, str], key: str) -> tuple[str, ...]:
+    return tuple(w.strip().lower() for w in env.get(key, "").split(",") if w.strip())
 
 
 _cached: Settings | None = None

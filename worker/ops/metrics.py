@@ -32,6 +32,7 @@ import redis
 import structlog
 
 from providers import REGISTRY as PROVIDERS
+from worker.callbacks import outbox
 from worker.ops import health
 from worker.settings import Settings
 from worker.settings import get as get_settings
@@ -378,6 +379,8 @@ class RedisCollector:
                 "awaiting its final status (0: none)")
         lag.add_metric([], oldest.get("sent", 0.0))
         yield lag
+        yield _family(G("smsq_callbacks", "Status callback events parked as failed, and "
+                        "subscriber outboxes waiting", labels=["state"]), outbox.gauges(r))
 
 
 def _family(family: Any, values: dict[str, Any]) -> Any:
