@@ -84,7 +84,8 @@ def test_refused_address_is_parked_at_once(cb_engine, subscriber):
         guard.check_before_send("http://hooks.example.com/x", cfg,
                                 resolve=lambda h, p: ["169.254.169.254"])
     with pytest.raises(guard.CallbackRefused):
-        guard.check_before_send("http://h.example.com/", cfg, resolve=lambda h, p: ["::ffff:10.1.1.1"])
+        guard.check_before_send("http://h.example.com/", cfg,
+                                resolve=lambda h, p: ["::ffff:10.1.1.1"])
     guard.check_before_send("http://h.example.com/", cfg, resolve=lambda h, p: ["93.184.216.34"])
 
 

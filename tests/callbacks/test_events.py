@@ -98,7 +98,7 @@ def test_first_publish_only_while_the_outbox_is_awake(cb_engine):
 def test_sweep_produces_what_a_crash_left_unproduced(cb_engine):
     """A transition whose notify never ran is caught by beat's sweep, once."""
     job = submit(cb_engine, ["+79161234501"])
-    (pid,) = send(cb_engine, job)
+    (_pid,) = send(cb_engine, job)
     cb_engine.ledger.transition(job.ids[0], ["sent"], "delivered")  # no notify: a crash
     assert [e["type"] for e in outbox(cb_engine)] == ["message.sent"]
     sweep.sweep(cb_engine, cb_engine.clock() + 3600)

@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections import defaultdict
 
 import pytest
 import redis
@@ -65,8 +63,9 @@ def test_signed_posts_arrive_complete_and_in_order(cb_stack):
                            callback=cb),
                 api.submit([f"+38097{i:07d}" for i in range(10)], "Hi", account="smsclub",
                            callback={**cb, "batch": 5})]
-        done = lambda: {e["data"].get("job_id") for e in sub.events
-                        if e["type"] == "job.completed"} >= {j.job_id for j in jobs}
+        def done():
+            return {e["data"].get("job_id") for e in sub.events
+                                if e["type"] == "job.completed"} >= {j.job_id for j in jobs}
         assert wait_for(done, timeout=90)
         assert sub.bad_signatures == 0
         check_order([e for e in sub.events if e["data"].get("job_id") == jobs[0].job_id],
@@ -95,7 +94,8 @@ def test_celery_task_reaches_a_second_celery_app(cb_stack):
         r = redis.Redis.from_url(cb_stack.redis_url)
         job = api.submit([f"+7916{i:07d}" for i in range(100, 105)], "Hi", account="smsru",
                          callback={"task": "billing.sms_status", "queue": "billing"})
-        got = lambda: [json.loads(x) for x in r.lrange("billing:events", 0, -1)]
+        def got():
+            return [json.loads(x) for x in r.lrange("billing:events", 0, -1)]
         assert wait_for(lambda: any(e["type"] == "job.completed" for e in got()), timeout=90)
         check_order(got(), [job])
     finally:
