@@ -23,7 +23,9 @@ def submit(engine, phones, callback):
 
 
 def sub_id(engine):
-    return engine.r.hget(f"smsq:m:{engine.r.keys('smsq:m:*')[0].decode()[7:]}", "cb").decode()
+    """The one subscription of the test's job (kept on the job's record)."""
+    (key,) = engine.r.keys("smsq:job:*")
+    return engine.r.hget(key, "cb").decode()
 
 
 def test_http_events_arrive_signed_and_in_order(cb_engine, subscriber):

@@ -115,7 +115,7 @@ def test_a_failing_subscriber_does_not_hold_up_sending(cb_stack):
                          callback={"url": sub.url, "secret": "test"})
         assert wait_for(lambda: all_final(job.ids), timeout=90)
         r = redis.Redis.from_url(cb_stack.redis_url)
-        sid = r.hget(f"smsq:m:{job.ids[0]}", "cb").decode()
+        sid = r.hget(f"smsq:job:{job.job_id}", "cb").decode()
         assert int(r.hget(f"smsq:hook:fail:{sid}", "att") or 0) >= 1
         assert sub.events == []
         waiting = [json.loads(e) for e in r.lrange(f"smsq:hook:q:{sid}", 0, -1)]
