@@ -48,9 +48,12 @@ task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
                              "interval_max": 1.0}
 task_default_queue = "smsq"
-task_queues = [Queue("smsq"), *[Queue(f"smsq.{name}") for name in REGISTRY]]
+task_queues = [Queue("smsq"), *[Queue(f"smsq.{name}") for name in REGISTRY],
+               Queue("smsq.callbacks")]
 task_routes = {"smsq.send": {"queue": "smsq"}, "smsq.poll_pending": {"queue": "smsq"},
-               "smsq.release": {"queue": "smsq"}, "smsq.reconcile": {"queue": "smsq"}}
+               "smsq.release": {"queue": "smsq"}, "smsq.reconcile": {"queue": "smsq"},
+               "smsq.callbacks_tick": {"queue": "smsq"},
+               "smsq.callback_flush": {"queue": "smsq.callbacks"}}
 worker_hijack_root_logger = False
 worker_redirect_stdouts = False
 worker_send_task_events = False
@@ -69,4 +72,7 @@ beat_schedule = {
     # Campaigns: start due ones, release recipients; a stale tick is dropped, not piled up.
     "smsq-campaign-tick": {"task": "smsq.campaign_tick", "schedule": _cfg.campaign_tick_interval,
                            "options": {"expires": 10}},
+    # Status callbacks: wake outboxes due a retry, catch up events a crash left unproduced.
+    "smsq-callbacks-tick": {"task": "smsq.callbacks_tick", "schedule": _cfg.release_interval,
+                            "options": {"expires": 10}},
 }

@@ -99,17 +99,20 @@ def submit(
     idempotency_key: str | None = None,
     job_id: str | None = None,
     reject_invalid: bool = False,
+    callback: Mapping[str, Any] | str | bool | None = None,
 ) -> Submitted:
     """Validate, record and enqueue; returns the job id and one message id per recipient.
 
     Bad input raises ValidationError naming the field, and nothing is written.
     With `reject_invalid=True` an invalid number becomes a `rejected` message
-    instead of an error.
+    instead of an error. `callback` subscribes the job to its status events
+    ({"url": ..., "secret": NAME} or {"task": ..., "queue": ...}; None takes the
+    deployment's SMSQ_CALLBACK, False opts out of it).
     """
     eng = engine()
     plan = producer.plan(eng, recipients, text, messages=messages, account=account,
                          route=route, sender=sender, options=options,
-                         strict=not reject_invalid)
+                         strict=not reject_invalid, callback=callback)
     return producer.write(eng, plan, job_id=job_id, idempotency_key=idempotency_key)
 
 

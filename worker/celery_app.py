@@ -12,7 +12,7 @@ from worker import api
 from worker.ops import metrics
 from worker.ops.logs import configure
 
-app = Celery("smsq", include=["tasks", "tasks.campaigns"])
+app = Celery("smsq", include=["tasks", "tasks.campaigns", "tasks.callbacks"])
 app.config_from_object("celeryconfig")
 
 

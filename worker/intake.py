@@ -23,7 +23,7 @@ from worker.producer import JOB_ID, MAX_RECIPIENTS, Submitted, new_job_id, plan,
 
 log = structlog.get_logger("smsq.intake")
 KNOWN = frozenset({"recipients", "text", "messages", "account", "route", "sender", "options",
-                   "idempotency_key", "job_id"})
+                   "idempotency_key", "job_id", "callback"})
 
 
 def intake(engine: Engine, args: Sequence[Any], kwargs: Mapping[str, Any],
@@ -39,7 +39,8 @@ def intake(engine: Engine, args: Sequence[Any], kwargs: Mapping[str, Any],
         p = plan(engine, kwargs.get("recipients"), kwargs.get("text"),
                  messages=kwargs.get("messages"), account=kwargs.get("account"),
                  route=kwargs.get("route"), sender=kwargs.get("sender"),
-                 options=kwargs.get("options"), strict=False)
+                 options=kwargs.get("options"), strict=False,
+                 callback=kwargs.get("callback"))
         result = write(engine, p, job_id=job_id, idempotency_key=kwargs.get("idempotency_key"),
                        source="task")
     except LedgerUnavailable:

@@ -17,6 +17,7 @@ import structlog
 
 from providers.errors import SmsqError
 from providers.models import StatusQuery, StatusResult
+from worker.callbacks import notify
 from worker.engine import TASK_CHECK, Engine, queue_for
 from worker.ledger.records import Recheck, Record
 from worker.ledger.store import pending_key
@@ -117,7 +118,9 @@ def _apply(engine: Engine, rows: list[Record], results: list[StatusResult]) -> d
         elif row["st"] == Status.SENT:
             later.append(_next_check(engine, row, res, now))
     steps = status_steps(engine, finals) + expired
-    counts = count_moved(steps, engine.ledger.pipeline_transitions(steps))
+    done = engine.ledger.pipeline_transitions(steps)
+    notify(engine, [s.id for s, ok in zip(steps, done, strict=True) if ok])
+    counts = count_moved(steps, done)
     counts["rescheduled"] = engine.ledger.reschedule(later)
     return counts
 

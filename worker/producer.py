@@ -22,6 +22,11 @@ from kombu.exceptions import OperationalError
 from providers import REGISTRY, phones, segments
 from providers.errors import ConfigurationError, ValidationError
 from worker import controls
+from worker.callbacks import notify, sweep
+from worker.callbacks.subscription import Subscription
+from worker.callbacks.subscription import default as default_callback
+from worker.callbacks.subscription import parse as parse_callback
+from worker.callbacks.subscription import store as store_callback
 from worker.engine import Engine
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
@@ -50,6 +55,7 @@ class _Plan:
     pairs: list[tuple[str, str, str | None]]  # (recipient or raw, text, rejection reason)
     sender: str | None
     options: dict[str, Any]
+    callback: Subscription | None = None
 
 
 def new_job_id() -> str:
@@ -127,7 +133,7 @@ def _route(engine: Engine, account: Any, route: Any) -> tuple[str, ...]:
 
 def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
          messages: Any = None, account: Any = None, route: Any = None, sender: Any = None,
-         options: Any = None, strict: bool = True) -> _Plan:
+         options: Any = None, strict: bool = True, callback: Any = None) -> _Plan:
     """Validate everything; per-recipient problems raise when strict, else become rejections."""
     chain = _route(engine, account, route)
     limits = [REGISTRY[engine.cfg.account(a).provider].max_segments for a in chain]
@@ -162,12 +168,15 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
                 raise ValidationError(f"{exc.message} (recipient #{len(pairs) + 1})",
                                       field="recipients") from None
             pairs.append((printable(str(raw)[:32]), good, exc.message))
-    return _Plan(chain, pairs, sender, dict(options or {}))
+    sub = (None if callback is False else default_callback(engine.cfg) if callback is None
+           else parse_callback(callback, engine.cfg))
+    return _Plan(chain, pairs, sender, dict(options or {}), sub)
 
 
 def _digest(p: _Plan) -> str:
-    body = json.dumps([p.route, p.sender, p.options, [(to, t) for to, t, _ in p.pairs]],
-                      sort_keys=True, ensure_ascii=False)
+    parts: list[Any] = [p.route, p.sender, p.options, [(to, t) for to, t, _ in p.pairs]]
+    body = json.dumps(parts + ([p.callback.id] if p.callback else []), sort_keys=True,
+                      ensure_ascii=False)
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -193,7 +202,10 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
     shared = len({t for _, t, _ in p.pairs}) == 1
     job = {"text": p.pairs[0][1] if shared else None, "sender": p.sender,
            "route": ",".join(p.route), "source": source, "idem": key,
-           "opts": json.dumps(p.options) if p.options else None}
+           "opts": json.dumps(p.options) if p.options else None,
+           "cb": p.callback.id if p.callback else None}
+    if p.callback:
+        store_callback(engine.r, p.callback, engine.ledger.retention)
     records = [NewRecord(to, None if shared else body, reason) for to, body, reason in p.pairs]
     now = time.time()
     done = engine.ledger.jobs.create(
@@ -210,6 +222,9 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
                 if reason}
     if done.outcome == "duplicate":
         return Submitted(done.job_id, done.ids, rejected, duplicate=True)
+    if p.callback:
+        sweep.watch(engine, job_id)
+        notify(engine, list(rejected))
     _enqueue(engine, p, [(f"{job_id}.{i}", body) for i, (_, body, reason)
                          in enumerate(p.pairs) if not reason])
     return Submitted(job_id, done.ids, rejected)

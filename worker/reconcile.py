@@ -17,6 +17,7 @@ import structlog
 from providers.base import Provider
 from providers.errors import SmsqError
 from providers.models import OutgoingMessage, StatusResult
+from worker.callbacks import notify
 from worker.engine import Engine
 from worker.ledger.records import Record
 from worker.ledger.store import QUEUED, SENDING, UNKNOWN
@@ -73,7 +74,7 @@ def _release_groups(engine: Engine, ids: list[str]) -> dict[str, list[str]]:
 def _fail_unroutable(engine: Engine, ids: list[str], acc: str) -> None:
     err = json.dumps({"class": "ConfigurationError",
                       "message": f"account {acc!r} is not configured on this worker"})
-    engine.ledger.transition_many(ids, (S.QUEUED,), S.FAILED, err=err)
+    notify(engine, engine.ledger.transition_many(ids, (S.QUEUED,), S.FAILED, err=err))
 
 
 def reconcile(engine: Engine, *, limit: int = 2_000) -> dict[str, int]:
@@ -97,6 +98,7 @@ def reclaim_leases(engine: Engine, *, limit: int = 2_000) -> int:
         else:
             steps.append(Step(row["id"], (S.SENDING,), S.QUEUED, now, {"lease": "", "wire": "0"}))
     done = engine.ledger.pipeline_transitions(steps)
+    notify(engine, [s.id for s, ok in zip(steps, done, strict=True) if ok])
     n = sum(1 for ok in done if ok)
     if n:
         log.warning("sms_leases_reclaimed", count=n)

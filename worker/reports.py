@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from providers import REGISTRY
 from providers.models import Status, StatusResult
+from worker.callbacks import notify
 from worker.lifecycle import Step, reported_from
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ def apply_status_steps(engine: Engine, pairs: Sequence[tuple[Record, StatusResul
                        ) -> dict[str, int]:
     """Move each message to its reported status if that is forward; counts by status."""
     steps = status_steps(engine, pairs)
-    return count_moved(steps, engine.ledger.pipeline_transitions(steps))
+    done = engine.ledger.pipeline_transitions(steps)
+    notify(engine, [s.id for s, ok in zip(steps, done, strict=True) if ok])
+    return count_moved(steps, done)
 
 
 def apply_reports(engine: Engine, provider: str, results: Sequence[StatusResult]

@@ -18,6 +18,7 @@ import structlog
 from providers.base import Provider
 from providers.errors import OutcomeUnknown, RateLimited, SmsqError, TransientError
 from providers.models import OutgoingMessage, SendResult
+from worker.callbacks import notify
 from worker.engine import Engine, reset_on_wire, set_on_wire
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.records import Record, Sent
@@ -159,6 +160,7 @@ def _apply_results(engine: Engine, provider: Provider,
         from worker.reports import apply_parked
 
         apply_parked(engine, provider.name, parked)
+    notify(engine, [r["id"] for r, _ in chunk])
     log.info("sms_batch_sent", provider=provider.account.name, size=len(chunk),
              accepted=len(sent))
     counts = _count(others, done)
@@ -266,7 +268,9 @@ def _requeue(engine: Engine, chunk: list[tuple[Record, OutgoingMessage]], after:
 
 
 def _settle(engine: Engine, steps: list[Step]) -> dict[str, int]:
-    return _count(steps, engine.ledger.pipeline_transitions(steps))
+    done = engine.ledger.pipeline_transitions(steps)
+    notify(engine, [s.id for s, ok in zip(steps, done, strict=True) if ok])
+    return _count(steps, done)
 
 
 def _str(value: object) -> str:

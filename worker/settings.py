@@ -77,6 +77,20 @@ class Settings:
     campaign_failure_threshold: float = 0.3
     campaign_max_rate: float = 200.0  # messages/s when neither campaign nor gateway caps it
     campaign_tick_interval: float = 1.0
+    # Status callbacks (worker/callbacks): the deployment's default subscription, the named
+    # signing secrets subscriptions refer to, and where outbound callback HTTP may go.
+    callback_default: str = ""  # an https URL, or task:<name>@<queue>; "" = none
+    callback_finals_only: bool = False
+    callback_secret: str = field(default="", repr=False)  # the secret named "default"
+    callback_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    callback_schemes: tuple[str, ...] = ("https",)
+    callback_allowed_hosts: tuple[str, ...] = ()  # private/loopback hosts allowed anyway
+    callback_timeout: float = 10.0
+    callback_window: float = 24 * 3600.0  # retry a failing event this long, then park it
+    callback_backoff_base: float = 5.0
+    callback_backoff_max: float = 1800.0
+    callback_batch_max: int = 100
+    callback_sweep_interval: float = 15.0
 
     @property
     def redispatch_after(self) -> float:
@@ -99,8 +113,9 @@ class Settings:
 
     def secrets(self) -> list[str]:
         out = [v for acc in self.accounts.values() for v in acc.secret_values()]
-        out += [s for s in (self.webhook_token, self.redis_password) if s]
-        return out
+        out += [s for s in (self.webhook_token, self.redis_password, self.callback_secret)
+                if s]
+        return out + [v for v in self.callback_secrets.values() if v]
 
 
 def _num(env: Mapping[str, str], key: str, default: float) -> float:
@@ -186,6 +201,11 @@ _NUMBERS = {
     "webhook_connection_limit": "SMSQ_WEBHOOK_CONNECTION_LIMIT",
     "webhook_channel_timeout": "SMSQ_WEBHOOK_CHANNEL_TIMEOUT",
     "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
+    "callback_timeout": "SMSQ_CALLBACK_TIMEOUT", "callback_window": "SMSQ_CALLBACK_WINDOW",
+    "callback_backoff_base": "SMSQ_CALLBACK_BACKOFF_BASE",
+    "callback_backoff_max": "SMSQ_CALLBACK_BACKOFF_MAX",
+    "callback_batch_max": "SMSQ_CALLBACK_BATCH_MAX",
+    "callback_sweep_interval": "SMSQ_CALLBACK_SWEEP_INTERVAL",
 }
 _TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
@@ -194,6 +214,7 @@ _TEXTS = {
     "import_dir": "SMSQ_IMPORT_DIR", "webhook_host": "SMSQ_WEBHOOK_HOST",
     "redis_password": "SMSQ_REDIS_PASSWORD", "redis_tls_ca": "SMSQ_REDIS_TLS_CA",
     "redis_tls_cert": "SMSQ_REDIS_TLS_CERT", "redis_tls_key": "SMSQ_REDIS_TLS_KEY",
+    "callback_default": "SMSQ_CALLBACK", "callback_secret": "SMSQ_CALLBACK_SECRET",
 }
 
 
@@ -219,6 +240,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         smsru_callback_hash=env.get("SMSQ_SMSRU_CALLBACK_HASH", "") in ("1", "true", "yes"),
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
+        **_callbacks(env),
     )
     from worker.connection import target
 
@@ -260,6 +282,29 @@ def configured_redis_url(env: Mapping[str, str] | None = None) -> str:
     they ignore it (the demo always runs its own Redis)."""
     env = os.environ if env is None else env
     return env.get("SMSQ_REDIS_URL", "")
+
+
+def _callbacks(env: Mapping[str, str]) -> dict[str, Any]:
+    """`SMSQ_CALLBACK_SECRETS="billing=whsec_...;crm=whsec_..."`: secrets by name."""
+    named: dict[str, str] = {}
+    for item in env.get("SMSQ_CALLBACK_SECRETS", "").split(";"):
+        name, sep, value = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigurationError("SMSQ_CALLBACK_SECRETS takes name=secret pairs "
+                                     "separated by ';'")
+        named[name.strip()] = value.strip()
+    return {
+        "callback_secrets": named,
+        "callback_finals_only": env.get("SMSQ_CALLBACK_FINALS_ONLY", "") in ("1", "true", "yes"),
+        "callback_schemes": _words(env, "SMSQ_CALLBACK_SCHEMES") or ("https",),
+        "callback_allowed_hosts": _words(env, "SMSQ_CALLBACK_ALLOWED_HOSTS"),
+    }
+
+
+def _words(env: Mapping[str, str], key: str) -> tuple[str, ...]:
+    return tuple(w.strip().lower() for w in env.get(key, "").split(",") if w.strip())
 
 
 _cached: Settings | None = None

@@ -10,7 +10,7 @@ from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-QUEUES = {"smsq", *(f"smsq.{name}" for name in REGISTRY)}
+QUEUES = {"smsq", "smsq.callbacks", *(f"smsq.{name}" for name in REGISTRY)}
 SECRET = re.compile(r"(PASSWORD|TOKEN|API_ID|APIKEY|SECRET)$")
 SMSC_HOSTS = 5  # main host + www2..www5, each may cost a connect timeout
 

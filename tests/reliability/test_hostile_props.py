@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import uuid
 from typing import Any
 
 import redis
@@ -17,7 +18,7 @@ from providers.sandbox import Sandbox
 from providers.sandbox.core import SandboxState
 from tests.conftest import FakeClock
 from tests.reliability.conftest import SyncRunner, snapshot
-from worker import producer
+from worker import intake as send_intake
 from worker.campaigns import intake
 from worker.ops.receiver import Receiver
 
@@ -85,7 +86,7 @@ send_kwargs = st.dictionaries(
 def test_send_intake_never_raises(rclient: redis.Redis, kw: dict[str, Any]) -> None:
     """`smsq.send` with any kwargs returns a job or a refusal; it never raises."""
     runner = _runner(rclient)
-    result = producer.intake(runner.engine, {"account": "smsru", **kw})
+    result = send_intake.intake(runner.engine, (), {"account": "smsru", **kw}, uuid.uuid4().hex)
     assert result is None or result.ids
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
-from worker.cli import campaign, contacts, failures, ops
+from worker.cli import callbacks, campaign, contacts, failures, ops
 from worker.cli.output import Handler, emit, port_number
 from worker.local import sandbox_cmd
 
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "0 = a free port, printed)")
     p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
     p.add_argument("--messages", type=int, default=2500)
-    for group in (ops, campaign, contacts):
+    for group in (ops, campaign, contacts, callbacks):
         group.register(add)
     return parser
 

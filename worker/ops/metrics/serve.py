@@ -12,6 +12,7 @@ import redis
 import structlog
 
 from providers import REGISTRY as PROVIDERS
+from worker.callbacks import outbox
 from worker.lifecycle import Status
 from worker.ops import health
 from worker.ops.metrics.counters import enable, rolling
@@ -143,6 +144,8 @@ class RedisCollector:
                 "awaiting its final status (0: none)")
         lag.add_metric([], oldest.get(Status.SENT.value, 0.0))
         yield lag
+        yield _family(G("smsq_callbacks", "Status callback events parked as failed, and "
+                        "subscriber outboxes waiting", labels=["state"]), outbox.gauges(r))
 
 
 def _family(family: Any, values: dict[str, Any]) -> Any:
