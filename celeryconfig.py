@@ -10,14 +10,16 @@ from kombu import Queue
 
 from providers import REGISTRY
 from worker import settings as _settings
-from worker.broker import TRANSPORT as _TRANSPORT
-from worker.connection import target as _target
+from worker.transport.broker import TRANSPORT as _TRANSPORT
+from worker.transport.connection import target as _target
 
 _cfg = _settings.get()
 
-# URL, password and TLS (`broker_use_ssl` when SMSQ_REDIS_URL is rediss://): worker/connection.py.
+# URL, password and TLS (`broker_use_ssl` when SMSQ_REDIS_URL is rediss://):
+# worker/transport/connection.py.
 globals().update(_target(_cfg).celery_conf())
-# kombu's Redis transport, with a worker-killing race on broker loss closed (worker/broker.py).
+# kombu's Redis transport, with a worker-killing race on broker loss closed
+# (worker/transport/broker.py).
 broker_transport = _TRANSPORT
 # Retries and scheduled work wait in the ledger's sorted sets, never as Celery
 # countdowns, and every task is idempotent under redelivery (intake by its task id,
@@ -63,7 +65,7 @@ worker_max_tasks_per_child = 20_000
 timezone = "UTC"
 # Beat's schedule file lives in the state directory (SMSQ_STATE_DIR), never the working one.
 beat_schedule_filename = _os.path.join(_cfg.state_dir, "celerybeat-schedule")
-beat_scheduler = "worker.beat:Scheduler"  # makes that directory first
+beat_scheduler = "worker.transport.beat:Scheduler"  # makes that directory first
 
 beat_schedule = {
     "smsq-release": {"task": "smsq.release", "schedule": _cfg.release_interval},

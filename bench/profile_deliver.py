@@ -22,11 +22,12 @@ from common import phone
 
 from providers.sandbox import Sandbox
 from providers.sandbox.server import SandboxServer
-from worker import producer, sending
+from worker import sending
 from worker import settings as settings_mod
 from worker.engine import Engine
 from worker.local.embedded import EmbeddedRedis
 from worker.ops.logs import configure
+from worker.producer import submit as producer
 
 
 def main() -> None:

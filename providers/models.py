@@ -13,7 +13,7 @@ from providers.errors import SmsqError
 
 class Status(enum.StrEnum):
     """The normalised message states (see the mapping table in providers.md); which may
-    move to which is the engine's table, `worker.lifecycle`."""
+    move to which is the engine's table, `worker.ledger.lifecycle`."""
 
     SCHEDULED = "scheduled"  # a campaign recipient waiting for its sending window
     QUEUED = "queued"

@@ -10,10 +10,11 @@ from typing import Any
 
 import structlog
 
-from worker import intake, polling, reconcile, sending
+from worker import polling, reconcile, sending
 from worker.api import engine
 from worker.celery_app import app
 from worker.ledger.errors import LedgerUnavailable
+from worker.producer import intake
 
 log = structlog.get_logger("smsq.tasks")
 

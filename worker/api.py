@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from worker import producer
 from worker.engine import Engine, Enqueue
-from worker.producer import Submitted
+from worker.producer import submit as producer
+from worker.producer.submit import Submitted
 from worker.settings import Settings
 
 _engine: Engine | None = None
@@ -61,8 +61,8 @@ def _publisher(cfg: Settings, timeout: float) -> Enqueue:
     """A bare Celery client for publishing: the producer needs no task code or worker config."""
     from celery import Celery
 
-    from worker.broker import TRANSPORT
-    from worker.connection import target
+    from worker.transport.broker import TRANSPORT
+    from worker.transport.connection import target
 
     client = Celery("smsq-producer", set_as_current=False)
     client.conf.update(**target(cfg).celery_conf(), broker_transport=TRANSPORT)

@@ -42,7 +42,7 @@ def queue_for(provider: str) -> str:
 
 def redis_client(cfg: Settings | str, *, timeout: float = 5.0) -> redis.Redis:
     """The ledger's, limiter's and circuit's client: URL, password and TLS from the settings."""
-    from worker.connection import target
+    from worker.transport.connection import target
 
     return target(cfg).client(timeout=timeout, health_check_interval=15,
                               retry_on_timeout=False)

@@ -19,9 +19,9 @@ from providers.errors import SmsqError
 from providers.models import StatusQuery, StatusResult
 from worker.callbacks import notify
 from worker.engine import TASK_CHECK, Engine, queue_for
+from worker.ledger.lifecycle import FINAL, Status, Step
 from worker.ledger.records import Recheck, Record
 from worker.ledger.store import pending_key
-from worker.lifecycle import FINAL, Status, Step
 from worker.limiter import Throttled
 from worker.reports import count_moved, status_steps
 from worker.retry import outcome

@@ -19,10 +19,10 @@ from providers.errors import SmsqError
 from providers.models import OutgoingMessage, StatusResult
 from worker.callbacks import notify
 from worker.engine import Engine
+from worker.ledger.lifecycle import Status as S
+from worker.ledger.lifecycle import Step
 from worker.ledger.records import Record
 from worker.ledger.store import QUEUED, SENDING, UNKNOWN
-from worker.lifecycle import Status as S
-from worker.lifecycle import Step
 from worker.limiter import Throttled
 from worker.reports import apply_status_steps
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from providers import REGISTRY
 from providers.models import Status, StatusResult
 from worker.callbacks import notify
-from worker.lifecycle import Step, reported_from
+from worker.ledger.lifecycle import Step, reported_from
 
 if TYPE_CHECKING:
     from worker.engine import Engine

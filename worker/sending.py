@@ -21,8 +21,8 @@ from providers.models import OutgoingMessage, SendResult
 from worker.callbacks import notify
 from worker.engine import Engine, reset_on_wire, set_on_wire
 from worker.ledger.errors import LedgerUnavailable
+from worker.ledger.lifecycle import Status, Step
 from worker.ledger.records import Record, Sent
-from worker.lifecycle import Status, Step
 from worker.limiter import Throttled
 from worker.retry import Outcome, final_status, outcome
 

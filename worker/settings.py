@@ -242,7 +242,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
         **_callbacks(env),
     )
-    from worker.connection import target
+    from worker.transport.connection import target
 
     target(cfg)  # a bad Redis URL or TLS option fails at start-up, naming the setting
     return cfg

@@ -8,10 +8,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.callbacks.conftest import SECRET
-from worker import producer, sending
+from worker import sending
 from worker.callbacks import delivery, guard, outbox, replay
 from worker.callbacks.events import TASK_FLUSH
 from worker.callbacks.outbox import Outbox
+from worker.producer import submit as producer
 from worker.settings import load
 
 

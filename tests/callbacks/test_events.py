@@ -9,8 +9,9 @@ import pytest
 
 from providers.errors import ValidationError
 from providers.models import Status, StatusResult
-from worker import producer, sending
+from worker import sending
 from worker.callbacks import events, sweep
+from worker.producer import submit as producer
 from worker.reports import apply_reports
 
 TASK = {"task": "billing.sms_status", "queue": "billing"}

@@ -167,7 +167,7 @@ def test_a_plain_redis_url_with_tls_options_is_refused_at_start_up():
 
 def test_tls_with_an_unknown_ca_is_refused_not_downgraded(tls_redis):
     """Against a server whose CA is not trusted, smsq fails; it never falls back to clear text."""
-    from worker.connection import RedisTarget
+    from worker.transport.connection import RedisTarget
 
     _certs, port = tls_redis
     relay = Relay(port)

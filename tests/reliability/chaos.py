@@ -26,8 +26,9 @@ from celery import Celery
 from kombu import Connection
 
 from tests.reliability.chaos_cluster import GATEWAYS, Cluster, send_path, serve_sandbox
-from worker import producer, settings
+from worker import settings
 from worker.engine import Engine, redis_client
+from worker.producer import submit as producer
 
 SENT = {"sent", "delivered", "undelivered", "expired"}
 EXPLAINED = {"rejected", "failed", "unknown"}

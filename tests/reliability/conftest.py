@@ -88,7 +88,7 @@ class SyncRunner:
                 raise AssertionError(f"unexpected task {name}")
 
     def submit(self, account: str, phones: list[str], text: str, job_id: str) -> list[str]:
-        from worker import producer
+        from worker.producer import submit as producer
 
         p = producer.plan(self.engine, phones, text, account=account)
         return producer.write(self.engine, p, job_id=job_id).ids

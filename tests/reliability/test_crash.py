@@ -22,10 +22,11 @@ from celery import Celery
 
 from providers.sandbox.core import Fault
 from tests.integration.conftest import use_stack, wait_for
-from worker import api, producer, settings
+from worker import api, settings
 from worker.engine import Engine, redis_client
 from worker.ledger.errors import LedgerUnavailable
 from worker.local.stack import Stack
+from worker.producer import submit as producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 GATEWAYS = ["smsru", "smsclub", "smsc", "gatum", "sms1000"]
@@ -39,7 +40,7 @@ def phones(gateway: str, n: int, base: int) -> list[str]:
 
 
 class Producer:
-    """Another application: writes through worker.producer, enqueues over its own client."""
+    """Another application: writes through worker.producer.submit, enqueues over its own client."""
 
     def __init__(self, stack: Stack) -> None:
         self.celery = Celery(broker=stack.redis_url)

@@ -18,9 +18,9 @@ from providers.sandbox import Sandbox
 from providers.sandbox.core import SandboxState
 from tests.conftest import FakeClock
 from tests.reliability.conftest import SyncRunner, snapshot
-from worker import intake as send_intake
 from worker.campaigns import intake
 from worker.ops.receiver import Receiver
+from worker.producer import intake as send_intake
 
 TOKEN = "tok-props-0123456789"
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -12,8 +12,9 @@ from structlog.testing import capture_logs
 from providers import REGISTRY
 from providers.base import Provider
 from tests.reliability.conftest import SyncRunner, snapshot
-from worker import producer, reconcile, sending
-from worker.intake import intake
+from worker import reconcile, sending
+from worker.producer import submit as producer
+from worker.producer.intake import intake
 
 SENT_FINAL = {"delivered", "undelivered", "expired", "rejected"}
 LOOKUP = [name for name, cls in REGISTRY.items() if cls.lookup is not Provider.lookup]

@@ -14,12 +14,13 @@ from redis.retry import Retry
 from structlog.testing import capture_logs
 
 from providers.sandbox.server import free_port
-from worker import api, polling, producer
+from worker import api, polling
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
+from worker.ledger.lifecycle import Status, Step
 from worker.ledger.records import Recheck, Sent
 from worker.ledger.store import Ledger
-from worker.lifecycle import Status, Step
+from worker.producer import submit as producer
 
 SECRET = "s3cr3t-redis-password"
 

@@ -8,10 +8,11 @@ import pytest
 
 from providers.errors import ValidationError
 from providers.sandbox.core import Fault
-from worker import polling, producer, reconcile, sending
+from worker import polling, reconcile, sending
+from worker.ledger.lifecycle import Status, Step
 from worker.ledger.records import Recheck, Sent
 from worker.ledger.store import QUEUED, SENDING
-from worker.lifecycle import Status, Step
+from worker.producer import submit as producer
 
 
 def submit(engine, phones, text="Hello", account="smsru", **kw):

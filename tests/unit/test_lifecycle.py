@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from worker.ledger.lifecycle import FINAL, FORWARD, TRANSITIONS, Status, Step, reported_from
 from worker.ledger.lua import TRANSITION_ONE
 from worker.ledger.store import Ledger, msg_key
-from worker.lifecycle import FINAL, FORWARD, TRANSITIONS, Status, Step, reported_from
 
 STATES = list(Status)
 

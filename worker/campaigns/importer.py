@@ -15,12 +15,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from providers.errors import ValidationError
-from worker import controls
 from worker.campaigns.phones import PhoneCache
 from worker.campaigns.schedule import ANY_ZONE
 from worker.campaigns.store import CampaignStore
 from worker.campaigns.templates import Template, segment_count
 from worker.contacts.audience import Row
+from worker.producer import controls
 
 CHUNK = 2000
 US, RS = "\x1f", "\x1e"  # field and row separators of a chunk (see WRITE_CHUNK)

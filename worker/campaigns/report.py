@@ -18,8 +18,8 @@ from typing import IO, Any
 
 from providers.errors import ValidationError
 from worker.campaigns.store import CampaignStore
+from worker.ledger.lifecycle import Status as S
 from worker.ledger.store import P
-from worker.lifecycle import Status as S
 
 PAGE = 1000
 REPORT_FIELDS = ("to", "st", "pid", "prov", "acc", "cost", "seg", "created", "sent_at",

@@ -32,7 +32,7 @@ from worker.contacts.audience import CsvAudience, ListAudience, list_audience, o
 from worker.contacts.groups import FIELDS, Groups
 from worker.contacts.suppression import Suppression
 from worker.engine import Engine
-from worker.producer import JOB_ID, SENDER, _route
+from worker.producer.submit import JOB_ID, SENDER, _route
 
 ProgressFn = Callable[[int, int], None]
 MAX_RATE = 10_000

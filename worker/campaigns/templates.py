@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from providers import segments
 from providers.errors import ValidationError
-from worker import controls
+from worker.producer import controls
 
 MAX_TEXT = 5_000
 _IDENT = frozenset(string.ascii_letters + string.digits + "_")

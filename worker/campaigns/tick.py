@@ -25,7 +25,7 @@ from worker.campaigns.schedule import ANY_ZONE, parse_window
 from worker.campaigns.store import ACTIVE, CampaignStore, ckey, wait_key
 from worker.contacts.suppression import Suppression
 from worker.engine import Engine
-from worker.lifecycle import Status as S
+from worker.ledger.lifecycle import Status as S
 from worker.limiter import Throttled
 
 log = structlog.get_logger("smsq.campaign")

@@ -18,7 +18,7 @@ from typing import Any
 
 from worker.api import engine
 from worker.cli.output import Add, bar, emit, subcommands
-from worker.lifecycle import Status as S
+from worker.ledger.lifecycle import Status as S
 
 FINAL = ("completed", "cancelled", "failed")
 PENDING = (S.SCHEDULED, S.QUEUED, S.SENDING)  # message states: not on the wire yet

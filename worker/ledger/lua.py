@@ -5,14 +5,14 @@ status against the expected ones, writes the fields, moves the id between
 the indexes and adjusts the job's counters, so that a redelivered task, a
 second worker or a second beat can never move a message twice.
 
-The states it may move between are `worker.lifecycle.TRANSITIONS`, pasted in
+The states it may move between are `worker.ledger.lifecycle.TRANSITIONS`, pasted in
 as the ALLOWED table: a move the table does not allow is refused here too.
 
 Index keys are derived inside the script from the `smsq:` prefix; all keys of
 one smsq deployment live on one Redis (not a cluster).
 """
 
-from worker.lifecycle import lua_tables
+from worker.ledger.lifecycle import lua_tables
 
 _TR = "local P = 'smsq:'\n" + lua_tables() + r"""
 local function tr(id, expected, new, now, retention, score, fields)

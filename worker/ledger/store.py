@@ -25,6 +25,7 @@ import redis
 from worker.ledger.errors import maps_redis_errors
 from worker.ledger.jobs import JobWriter
 from worker.ledger.lease import RENEW
+from worker.ledger.lifecycle import Step, check
 from worker.ledger.lua import (
     CLAIM,
     MARK_ON_WIRE,
@@ -38,7 +39,6 @@ from worker.ledger.lua import (
     TRANSITION_STEPS,
 )
 from worker.ledger.records import Parked, Recheck, Record, Sent
-from worker.lifecycle import Step, check
 
 P = "smsq:"
 QUEUED, SENDING, UNKNOWN = P + "q", P + "s", P + "u"

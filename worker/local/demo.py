@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from providers import REGISTRY
 from providers.sandbox import simulator_class
-from worker import lifecycle
+from worker.ledger import lifecycle
 
 FINAL = {*lifecycle.FINAL, lifecycle.Status.UNKNOWN}  # the demo waits for these
 STATUSES = ["delivered", "undelivered", "expired", "rejected", "failed", "unknown", "pending"]
@@ -148,8 +148,8 @@ def run(messages: int = 2500, json_out: bool = False, timeout: float = 180.0) ->
 
 def _say_private(out: TextIO) -> None:
     from providers.errors import ConfigurationError
-    from worker.connection import target
     from worker.settings import configured_redis_url
+    from worker.transport.connection import target
 
     url = configured_redis_url()
     if url:

@@ -19,8 +19,8 @@ import redis
 from providers import REGISTRY
 from providers.errors import SmsqError
 from worker.circuit import Circuit
+from worker.ledger.lifecycle import OPEN
 from worker.ledger.store import QUEUED, SENDING, UNKNOWN, pending_key
-from worker.lifecycle import OPEN
 from worker.limiter import Throttled
 from worker.settings import Settings
 
@@ -42,7 +42,7 @@ class Check:
 
 def client(cfg: Settings | str, timeout: float = 2.0) -> redis.Redis:
     """A short-timeout client for probes, with the deployment's password and TLS."""
-    from worker.connection import target
+    from worker.transport.connection import target
 
     return target(cfg).client(timeout=timeout, retry_on_timeout=False)
 
@@ -158,8 +158,8 @@ def recent(r: redis.Redis, minutes: int = 60, now: float | None = None
 def redis_name(cfg: Settings) -> str:
     """Which Redis a check reads (scheme, host:port; never the password), and whether it is
     only the default because SMSQ_REDIS_URL is unset."""
-    from worker.connection import target
     from worker.settings import DEFAULT_REDIS_URL
+    from worker.transport.connection import target
 
     default = " (the default: SMSQ_REDIS_URL is not set)" if cfg.redis_url == \
         DEFAULT_REDIS_URL else ""

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from worker.lifecycle import Status
+from worker.ledger.lifecycle import Status
 from worker.ops import health
 from worker.settings import get as get_settings
 

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from providers import REGISTRY as PROVIDERS
-from worker.lifecycle import Status
+from worker.ledger.lifecycle import Status
 from worker.ops.metrics.counters import (
     OUTCOMES,
     count_outcomes,

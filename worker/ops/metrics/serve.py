@@ -13,7 +13,7 @@ import structlog
 
 from providers import REGISTRY as PROVIDERS
 from worker.callbacks import outbox
-from worker.lifecycle import Status
+from worker.ledger.lifecycle import Status
 from worker.ops import health
 from worker.ops.metrics.counters import enable, rolling
 from worker.settings import Settings

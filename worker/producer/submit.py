@@ -21,7 +21,6 @@ from kombu.exceptions import OperationalError
 
 from providers import REGISTRY, phones, segments
 from providers.errors import ConfigurationError, ValidationError
-from worker import controls
 from worker.callbacks import notify, sweep
 from worker.callbacks.subscription import Subscription
 from worker.callbacks.subscription import default as default_callback
@@ -31,6 +30,7 @@ from worker.engine import Engine
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
 from worker.polling import describe
+from worker.producer import controls
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})\Z")

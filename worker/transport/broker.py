@@ -30,5 +30,6 @@ class Transport(kombu_redis.Transport):
 
 
 # The `broker_transport` setting naming this class; TLS comes from `broker_use_ssl`
-# (worker/connection.py), since kombu reads the `rediss` scheme only for its own transport.
-TRANSPORT = "worker.broker:Transport"
+# (worker/transport/connection.py), since kombu reads the `rediss` scheme only for its own
+# transport.
+TRANSPORT = "worker.transport.broker:Transport"

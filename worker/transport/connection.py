@@ -4,7 +4,7 @@ The broker (kombu), the ledger, limiter and circuit (redis-py), beat, `smsq
 health` and the metrics collector all build their connections here, so
 `rediss://` means TLS for every one of them, with the same CA and client
 certificate. kombu only switches TLS on for the literal scheme `rediss` and
-smsq runs its own transport class (worker/broker.py), so the broker is given
+smsq runs its own transport class (worker/transport/broker.py), so the broker is given
 its TLS options explicitly (`broker_use_ssl`), never left to the scheme.
 """
 

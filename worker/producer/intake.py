@@ -19,7 +19,15 @@ from providers.errors import SmsqError, ValidationError
 from worker.engine import Engine
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
-from worker.producer import JOB_ID, MAX_RECIPIENTS, Submitted, new_job_id, plan, printable, write
+from worker.producer.submit import (
+    JOB_ID,
+    MAX_RECIPIENTS,
+    Submitted,
+    new_job_id,
+    plan,
+    printable,
+    write,
+)
 
 log = structlog.get_logger("smsq.intake")
 KNOWN = frozenset({"recipients", "text", "messages", "account", "route", "sender", "options",
