@@ -13,11 +13,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from providers import REGISTRY
 from providers.errors import ConfigurationError
 from providers.models import AccountConfig, Secret
+from worker.transport.connection import check_url, target
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -228,7 +228,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         values[name] = int(value) if isinstance(default, int) else value
     for name, key in _TEXTS.items():
         values[name] = env.get(key) or getattr(defaults, name)
-    _check_redis_url(values["redis_url"])
+    check_url(values["redis_url"])
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
     values["state_dir"] = env.get("SMSQ_STATE_DIR") or _default_state_dir(env)
     accounts = _accounts(env)
@@ -242,8 +242,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
         **_callbacks(env),
     )
-    from worker.transport.connection import target
-
     target(cfg)  # a bad Redis URL or TLS option fails at start-up, naming the setting
     return cfg
 
@@ -251,30 +249,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
 def _default_state_dir(env: Mapping[str, str]) -> str:
     base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "smsq")
-
-
-def _check_redis_url(url: str) -> None:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = urlsplit("")
-    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix"
-                                                           and not parts.hostname):
-        raise ConfigurationError(f"SMSQ_REDIS_URL {redacted(url)!r} is not a redis://host, "
-                                 "rediss://host or unix:// URL")
-
-
-def redacted(url: str) -> str:
-    """A URL safe to print: any password replaced by ***."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "(unparseable URL)"
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def configured_redis_url(env: Mapping[str, str] | None = None) -> str:

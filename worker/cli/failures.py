@@ -52,7 +52,8 @@ def _os_error(exc: OSError) -> int:
 
 def shown_url() -> str:
     """SMSQ_REDIS_URL as typed, with any password replaced by ***."""
-    from worker.settings import DEFAULT_REDIS_URL, redacted
+    from worker.settings import DEFAULT_REDIS_URL
+    from worker.transport.connection import redacted
 
     return redacted(os.environ.get("SMSQ_REDIS_URL") or DEFAULT_REDIS_URL)
 

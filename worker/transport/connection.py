@@ -13,7 +13,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -101,3 +101,27 @@ def target(cfg: Settings | str) -> RedisTarget:
         return RedisTarget(cfg)
     return RedisTarget(cfg.redis_url, password=cfg.redis_password, tls_ca=cfg.redis_tls_ca,
                        tls_cert=cfg.redis_tls_cert, tls_key=cfg.redis_tls_key)
+
+def check_url(url: str) -> None:
+    """A Redis URL smsq can use, or a ConfigurationError that never shows its password."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix"
+                                                           and not parts.hostname):
+        raise ConfigurationError(f"SMSQ_REDIS_URL {redacted(url)!r} is not a redis://host, "
+                                 "rediss://host or unix:// URL")
+
+
+def redacted(url: str) -> str:
+    """A URL safe to print: any password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
