@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
-from worker.cli import callbacks, campaign, contacts, failures, ops
+from worker.cli import callbacks, campaign, contacts, failures, ops, sandbox
 from worker.cli.output import Handler, emit, port_number
-from worker.local import sandbox_cmd
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -163,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("balance", cmd_balance, "ask each configured account's gateway for its balance")
     p.add_argument("--account")
     add("providers", cmd_providers, "list gateways, configured accounts and their settings")
-    sandbox_cmd.register(add)
+    sandbox.register(add)
     p = add("webhooks", cmd_webhooks, "serve the delivery-report receiver (waitress; "
             "SMSQ_WEBHOOK_* settings)")
     p.add_argument("--host", help="bind address (default SMSQ_WEBHOOK_HOST, 127.0.0.1)")

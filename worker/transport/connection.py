@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from providers.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from worker.settings import Settings
 
 SCHEMES = ("redis", "rediss", "unix")
 
@@ -95,12 +92,29 @@ class RedisTarget:
         return conf
 
 
-def target(cfg: Settings | str) -> RedisTarget:
+class RedisSettings(Protocol):
+    """The settings a connection needs (worker.settings.Settings has them; this room does
+    not import it, so settings may build its target at start-up)."""
+
+    @property
+    def redis_url(self) -> str: ...
+    @property
+    def redis_password(self) -> str: ...
+    @property
+    def redis_tls_ca(self) -> str: ...
+    @property
+    def redis_tls_cert(self) -> str: ...
+    @property
+    def redis_tls_key(self) -> str: ...
+
+
+def target(cfg: RedisSettings | str) -> RedisTarget:
     """The RedisTarget of a Settings object (or of a bare URL, for tests and tools)."""
     if isinstance(cfg, str):
         return RedisTarget(cfg)
     return RedisTarget(cfg.redis_url, password=cfg.redis_password, tls_ca=cfg.redis_tls_ca,
                        tls_cert=cfg.redis_tls_cert, tls_key=cfg.redis_tls_key)
+
 
 def check_url(url: str) -> None:
     """A Redis URL smsq can use, or a ConfigurationError that never shows its password."""

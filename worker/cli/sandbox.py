@@ -1,7 +1,7 @@
 """`smsq sandbox`: serve every gateway simulator on loopback until interrupted.
 
-Lives in worker/local because it is the CLI's only door to `providers.sandbox`
-(the one room allowed through it); `worker.cli.main` registers it like any group.
+The simulators themselves come through `worker.local.sandbox`, the only room that may
+import `providers.sandbox`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ import sys
 import time
 
 from worker.cli.output import Add, check_ports, emit, port_number
+from worker.local import sandbox as local_sandbox
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from providers.sandbox import Sandbox
-    from providers.sandbox.server import SandboxServer
-
-    sandbox = Sandbox(queued_for=args.queued_for, final_after=args.final_after)
     if args.port:
-        check_ports(args.host, args.port, len(sandbox.apps()) + 1)
-    server = SandboxServer(sandbox, host=args.host, port=args.port).start()
+        check_ports(args.host, args.port,
+                    local_sandbox.ports_needed(args.queued_for, args.final_after))
+    server = local_sandbox.serve(args.host, args.port, queued_for=args.queued_for,
+                                 final_after=args.final_after)
     env = server.sandbox.env()
     if args.env_file:
         with open(args.env_file, "w", encoding="utf-8") as fh:
