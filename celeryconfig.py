@@ -10,6 +10,7 @@ from kombu import Queue
 
 from providers import REGISTRY
 from worker import settings as _settings
+from worker.engine import queues as _send_queues
 from worker.transport.broker import TRANSPORT as _TRANSPORT
 from worker.transport.connection import target as _target
 
@@ -34,6 +35,9 @@ broker_transport_options = {
     "socket_connect_timeout": 5,
     "retry_on_timeout": True,
     "health_check_interval": 15,
+    # BRPOP lists a worker's queues in its `-Q` order every time (not rotated): a gateway's
+    # high-lane queue is always taken before its bulk queue (see worker.engine.queues).
+    "queue_order_strategy": "priority",
 }
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # keep trying through a Redis outage
@@ -50,7 +54,7 @@ task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
                              "interval_max": 1.0}
 task_default_queue = "smsq"
-task_queues = [Queue("smsq"), *[Queue(f"smsq.{name}") for name in REGISTRY],
+task_queues = [Queue("smsq"), *[Queue(name) for name in _send_queues(list(REGISTRY))],
                Queue("smsq.callbacks")]
 task_routes = {"smsq.send": {"queue": "smsq"}, "smsq.poll_pending": {"queue": "smsq"},
                "smsq.release": {"queue": "smsq"}, "smsq.reconcile": {"queue": "smsq"},

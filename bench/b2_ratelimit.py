@@ -39,7 +39,7 @@ from common import (
 from worker.local.stack import Stack
 
 LIMIT = 9.0
-QUEUES = "smsq,smsq.smsclub"
+QUEUES = "smsq,smsq.smsclub,smsq.smsclub.bulk"
 
 
 def sends_between(stack: Stack, t0: float, t1: float) -> list[dict[str, Any]]:

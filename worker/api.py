@@ -100,6 +100,9 @@ def submit(
     job_id: str | None = None,
     reject_invalid: bool = False,
     callback: Mapping[str, Any] | str | bool | None = None,
+    lane: str | None = None,
+    valid_for: float | None = None,
+    valid_until: float | None = None,
 ) -> Submitted:
     """Validate, record and enqueue; returns the job id and one message id per recipient.
 
@@ -108,11 +111,16 @@ def submit(
     instead of an error. `callback` subscribes the job to its status events
     ({"url": ..., "secret": NAME} or {"task": ..., "queue": ...}; None takes the
     deployment's SMSQ_CALLBACK, False opts out of it).
+    instead of an error. `lane`: "otp" / "transactional" (the default) go ahead of
+    "bulk" on every account. `valid_for` (seconds) / `valid_until` (epoch seconds): a
+    message not on the wire by then ends `expired` (reason `validity`); an OTP gets
+    SMSQ_OTP_VALID_FOR by default.
     """
     eng = engine()
     plan = producer.plan(eng, recipients, text, messages=messages, account=account,
                          route=route, sender=sender, options=options,
-                         strict=not reject_invalid, callback=callback)
+                         strict=not reject_invalid, callback=callback, lane=lane,
+                         valid_for=valid_for, valid_until=valid_until)
     return producer.write(eng, plan, job_id=job_id, idempotency_key=idempotency_key)
 
 

@@ -17,6 +17,7 @@ import requests
 
 from providers import REGISTRY, build_provider, build_session
 from providers.base import Provider
+from providers.errors import ConfigurationError
 from providers.models import AccountConfig
 from worker import settings as settings_mod
 from worker.circuit import Circuit
@@ -31,13 +32,30 @@ Enqueue = Callable[[str, Mapping[str, Any], str], None]
 _on_wire: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "smsq_on_wire", default=None)
 
+# The lane of the send in flight: a bulk request books only a slot that is due now.
+_lane: contextvars.ContextVar[str] = contextvars.ContextVar("smsq_lane", default="")
+
 TASK_DELIVER = "smsq.deliver"
 TASK_CHECK = "smsq.check_status"
 CONTROL_QUEUE = "smsq"
+# Lanes, higher first. A gateway's queue `smsq.<gw>` carries the high lanes; bulk waits
+# in the ledger's bulk index and only a few seconds of it sit in `smsq.<gw>.bulk`.
+LANES = ("otp", "transactional", "bulk")
+BULK = "bulk"
+DEFAULT_LANE = "transactional"
+# Seconds of an account's limit the broker may hold of bulk work (the rest waits in the
+# ledger), and how far ahead, in slots, a bulk request may book one.
+BULK_LOOKAHEAD = 2.0
+BULK_HORIZON = 0.5
 
 
-def queue_for(provider: str) -> str:
-    return f"smsq.{provider}"
+def queue_for(provider: str, lane: str = DEFAULT_LANE) -> str:
+    return f"smsq.{provider}.bulk" if lane == BULK else f"smsq.{provider}"
+
+
+def queues(providers: list[str]) -> list[str]:
+    """Every send queue, high lanes first: the order a worker's `-Q` must list them in."""
+    return [queue_for(p) for p in providers] + [queue_for(p, BULK) for p in providers]
 
 
 def redis_client(cfg: Settings | str, *, timeout: float = 5.0) -> redis.Redis:
@@ -63,6 +81,9 @@ class Engine:
         import time
 
         self.cfg = cfg or settings_mod.get()
+        if self.cfg.lanes not in ("priority", "fifo"):
+            raise ConfigurationError(f"SMSQ_LANES must be priority or fifo, not {self.cfg.lanes!r}")
+        self.fifo = self.cfg.lanes == "fifo"  # one line per account, as before lanes
         self.r = client or redis_client(self.cfg)
         self.ledger = Ledger(self.r, retention_days=self.cfg.retention_days)
         self.limiter = RateLimiter(self.r, margin=self.cfg.rate_margin,
@@ -90,10 +111,13 @@ class Engine:
 
     def _throttle(self, acc: AccountConfig) -> Callable[[], Callable[[], None] | None]:
         rate = self.rate_of(acc)
+        horizon = BULK_HORIZON / rate if rate else 0.0
 
         def hook() -> Callable[[], None] | None:
             callback = _on_wire.get()
-            done = self.limiter.acquire(acc.name, rate, before_send=callback)
+            bulk = _lane.get() == BULK and not self.fifo
+            done = self.limiter.acquire(acc.name, rate, before_send=callback,
+                                        horizon=horizon if bulk else None)
             if callback is not None:
                 _on_wire.set(None)
             return done
@@ -111,9 +135,11 @@ class Engine:
         acc = account if isinstance(account, AccountConfig) else self.cfg.account(account)
         return acc.rate_per_second or REGISTRY[acc.provider].default_rate
 
-    def deliver_later(self, ids: list[str], account: str) -> None:
+    def deliver_later(self, ids: list[str], account: str, lane: str = DEFAULT_LANE) -> None:
         acc = self.cfg.account(account)
-        self.enqueue(TASK_DELIVER, {"ids": ids, "account": account}, queue_for(acc.provider))
+        lane = DEFAULT_LANE if self.fifo else lane
+        self.enqueue(TASK_DELIVER, {"ids": ids, "account": account},
+                     queue_for(acc.provider, lane))
 
 
 def _no_enqueue(name: str, kwargs: Mapping[str, Any], queue: str) -> None:
@@ -127,3 +153,11 @@ def set_on_wire(callback: Callable[[], None] | None) -> contextvars.Token[Any]:
 
 def reset_on_wire(token: contextvars.Token[Any]) -> None:
     _on_wire.reset(token)
+
+
+def set_lane(lane: str) -> contextvars.Token[str]:
+    return _lane.set(lane)
+
+
+def reset_lane(token: contextvars.Token[str]) -> None:
+    _lane.reset(token)

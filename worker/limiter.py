@@ -38,12 +38,14 @@ import redis
 _ACQUIRE = r"""
 local interval = tonumber(ARGV[1])
 local max_wait = tonumber(ARGV[2])
+local horizon = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = tat - now
 if wait > max_wait then return {0, wait} end
+if horizon >= 0 and wait > horizon then return {2, wait - horizon} end
 local nxt = tat + interval
 local ttl = math.floor((nxt - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', ttl)
@@ -52,12 +54,22 @@ return {1, wait}
 
 # {1, 0}: admitted (logged as in flight until now + hold);
 # {0, wait, in_flight}: not yet; `in_flight` when the entry to leave the window has no reply yet.
+# Lanes: KEYS[2] holds the high-lane requests waiting for admission (member -> expiry);
+# ARGV[5] is 1 for a bulk request, which is not admitted while any of them waits, and
+# ARGV[6] how long a high-lane waiter's mark lasts (a crashed one is forgotten).
 _ADMIT = r"""
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local hold = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if ARGV[5] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
+  if redis.call('ZCARD', KEYS[2]) > 0 then return {0, 0, 1} end
+else
+  redis.call('ZADD', KEYS[2], string.format('%.0f', now + tonumber(ARGV[6])), ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], math.floor(tonumber(ARGV[6]) / 1000) + 1000)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
 local n = redis.call('ZCARD', KEYS[1])
 if n >= limit then
@@ -67,6 +79,7 @@ if n >= limit then
 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + hold), ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.floor((hold + window) / 1000) + 1000)
+redis.call('ZREM', KEYS[2], ARGV[4])
 return {1, 0, 0}
 """
 
@@ -107,6 +120,7 @@ class Throttled(Exception):
 class Grant:
     allowed: bool
     wait: float  # seconds until the slot (allowed) or until one could be had (denied)
+    deferred: bool = False  # nothing booked: the next slot is beyond the caller's horizon
 
 
 @dataclass(frozen=True)
@@ -152,27 +166,47 @@ class RateLimiter:
     def log_key(account: str) -> str:
         return f"smsq:rl:{account}:log"
 
-    def try_acquire(self, account: str, rate: float, max_wait: float | None = None) -> Grant:
+    def try_acquire(self, account: str, rate: float, max_wait: float | None = None,
+                    horizon: float | None = None) -> Grant:
+        """Book the account's next slot if it is at most `max_wait` away (and, given a
+        `horizon`, at most that far; else nothing is booked and `deferred` is set)."""
         interval_us = 1_000_000.0 / rate * (1.0 + self.margin)
         limit = self.max_wait if max_wait is None else max_wait
-        allowed, wait_us = self._acquire(keys=[self.key(account)],
-                                         args=[f"{interval_us:.0f}", f"{limit * 1e6:.0f}"])
-        return Grant(bool(allowed), int(wait_us) / 1e6)
+        ahead = -1.0 if horizon is None else horizon * 1e6
+        code, wait_us = self._acquire(keys=[self.key(account)],
+                                      args=[f"{interval_us:.0f}", f"{limit * 1e6:.0f}",
+                                            f"{ahead:.0f}"])
+        return Grant(int(code) == 1, int(wait_us) / 1e6, deferred=int(code) == 2)
+
+    def book(self, account: str, rate: float, horizon: float | None = None) -> Grant:
+        """The slot for one request. A bulk request (`horizon` given) books only a slot
+        due within `horizon` and waits for one otherwise, so the schedule never holds
+        far-future bulk slots that a transactional request would queue behind."""
+        waited = 0.0
+        while True:
+            grant = self.try_acquire(account, rate, horizon=horizon)
+            if not grant.deferred:
+                return grant
+            if waited + grant.wait > self.max_wait:
+                return Grant(False, grant.wait)
+            self._pause(grant.wait)
+            waited += grant.wait
 
     def acquire(self, account: str, rate: float | None,
-                before_send: Callable[[], None] | None = None) -> Release | None:
+                before_send: Callable[[], None] | None = None,
+                horizon: float | None = None) -> Release | None:
         """Wait for the account's slot and admission, run `before_send`; returns the
         callable to run once the request is over (reply, error or timeout alike)."""
         if not rate:
             if before_send is not None:
                 before_send()
             return None
-        grant = self.try_acquire(account, rate)
+        grant = self.book(account, rate, horizon)
         if not grant.allowed:
             raise Throttled(account, grant.wait)
         if grant.wait > 0:
             self._pause(grant.wait)
-        member = self.admit(account, Window.of(rate), self.max_wait)
+        member = self.admit(account, Window.of(rate), self.max_wait, bulk=horizon is not None)
 
         def release() -> None:
             try:
@@ -188,15 +222,17 @@ class RateLimiter:
                 raise
         return release
 
-    def admit(self, account: str, window: Window, max_wait: float) -> str:
-        """Log one request into the account's window, waiting (at most `max_wait`) for room."""
+    def admit(self, account: str, window: Window, max_wait: float, bulk: bool = False) -> str:
+        """Log one request into the account's window, waiting (at most `max_wait`) for room;
+        a bulk request yields the room to any higher-lane request waiting for it."""
         member = self._member()
         waited, poll = 0.0, self.poll
+        mark = f"{(max_wait + 1.0) * 1e6:.0f}"
         while True:
             ok, wait_us, in_flight = self._admit(
-                keys=[self.log_key(account)],
+                keys=[self.log_key(account), self.log_key(account) + ":hi"],
                 args=[window.limit, f"{window.seconds * 1e6:.0f}", f"{self.hold * 1e6:.0f}",
-                      member])
+                      member, int(bulk), mark])
             if ok:
                 return member
             if in_flight:  # its reply is due any moment; ask again, less often each time
@@ -204,6 +240,8 @@ class RateLimiter:
             else:
                 wait = max(int(wait_us) / 1e6, self.poll / 2)
             if waited + wait > max_wait:
+                if not bulk:
+                    self.r.zrem(self.log_key(account) + ":hi", member)
                 raise Throttled(account, wait)
             self._pause(wait)
             waited += wait

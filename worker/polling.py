@@ -148,6 +148,7 @@ def describe(record: Record, job: Record | None = None) -> dict[str, Any]:
         "final": record.get("st") in FINAL,
         "recipient": record.get("to"),
         "account": record.get("acc"),
+        "lane": record.get("lane") or "transactional",
         "provider": record.get("prov"),
         "provider_message_id": record.get("pid"),
         "raw_code": record.get("raw"),

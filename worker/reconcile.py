@@ -9,6 +9,7 @@ expired before the request left goes back to `queued`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +19,12 @@ from providers.base import Provider
 from providers.errors import SmsqError
 from providers.models import OutgoingMessage, StatusResult
 from worker.callbacks import notify
-from worker.engine import Engine
+from worker.contacts.suppression import Suppression
+from worker.engine import BULK, BULK_LOOKAHEAD, Engine, queue_for
 from worker.ledger.lifecycle import Status as S
 from worker.ledger.lifecycle import Step
 from worker.ledger.records import Record
-from worker.ledger.store import QUEUED, SENDING, UNKNOWN
+from worker.ledger.store import QUEUED, SENDING, UNKNOWN, bulk_key, msg_key
 from worker.limiter import Throttled
 from worker.reports import apply_status_steps
 
@@ -36,19 +38,69 @@ def release(engine: Engine, *, limit: int = 10_000) -> int:
     # Re-scored past the time a deliver task takes to run or to come back from a dead
     # node: an id already dispatched is not dispatched again meanwhile.
     ids = engine.ledger.take_due(QUEUED, now, now + engine.cfg.redispatch_after, limit)
+    for batch, acc in _batches(engine, ids, QUEUED):
+        engine.deliver_later(batch, acc)
+    return len(ids) + release_bulk(engine, now)
+
+
+def release_bulk(engine: Engine, now: float) -> int:
+    """Each account's due bulk work, only as much as its limit takes in BULK_LOOKAHEAD
+    seconds less what its bulk queue holds already: the rest waits in the ledger, where
+    it is no line for a transactional message to wait behind."""
+    released = 0
+    for name, acc in engine.cfg.accounts.items():
+        key = bulk_key(name)
+        if not engine.r.zcount(key, "-inf", now):
+            continue
+        rate = engine.rate_of(acc)
+        room = math.ceil((rate or 50.0) * BULK_LOOKAHEAD)
+        room -= int(engine.r.llen(queue_for(acc.provider, BULK)))
+        if room <= 0:
+            continue
+        size = engine.provider(acc).max_recipients
+        ids = engine.ledger.take_due(key, now, now + engine.cfg.redispatch_after, room * size)
+        batches = _batches(engine, _drop_opted_out(engine, ids), key)
+        for batch, acc_name in batches[:room]:
+            engine.deliver_later(batch, acc_name, BULK)
+            released += len(batch)
+        rest = [i for batch, _ in batches[room:] for i in batch]
+        if rest:  # more requests than room (own texts): due again at the next sweep
+            engine.r.zadd(key, dict.fromkeys(rest, now), xx=True)
+    return released
+
+
+def _drop_opted_out(engine: Engine, ids: list[str]) -> list[str]:
+    """The opt-out list (`smsq suppress`) applies to every bulk message: those listed end
+    `rejected` (reason suppressed) here, before anything is handed to the broker."""
     if not ids:
-        return 0
-    for acc, group in _release_groups(engine, ids).items():
+        return ids
+    with engine.r.pipeline(transaction=False) as pipe:
+        for msg_id in ids:
+            pipe.hget(msg_key(msg_id), "to")
+        numbers = [(n or b"").decode() for n in pipe.execute()]
+    listed = Suppression(engine.r, engine.cfg.default_region).local(
+        [n for n in numbers if n])
+    blocked = [i for i, n in zip(ids, numbers, strict=True) if n in listed]
+    notify(engine, engine.ledger.transition_many(blocked, (S.QUEUED,), S.REJECTED,
+                                                 reason="suppressed"))
+    return [i for i, n in zip(ids, numbers, strict=True) if n not in listed]
+
+
+def _batches(engine: Engine, ids: list[str], index: str) -> list[tuple[list[str], str]]:
+    """Due ids as send requests: (ids, account), at most a request's recipients each."""
+    if not ids:
+        return []
+    out: list[tuple[list[str], str]] = []
+    for acc, group in _release_groups(engine, ids, index).items():
         if acc not in engine.cfg.accounts:
             _fail_unroutable(engine, group, acc)
             continue
         size = engine.provider(acc).max_recipients
-        for start in range(0, len(group), size):
-            engine.deliver_later(group[start:start + size], acc)
-    return len(ids)
+        out += [(group[i:i + size], acc) for i in range(0, len(group), size)]
+    return out
 
 
-def _release_groups(engine: Engine, ids: list[str]) -> dict[str, list[str]]:
+def _release_groups(engine: Engine, ids: list[str], index: str) -> dict[str, list[str]]:
     """Due ids by account, in the order of the batches they can share: by sender and
     text, except at a gateway that takes per-recipient texts in one request."""
     with engine.r.pipeline(transaction=False) as pipe:
@@ -58,7 +110,7 @@ def _release_groups(engine: Engine, ids: list[str]) -> dict[str, list[str]]:
     keyed: dict[tuple[str, str, str], list[str]] = {}
     for msg_id, (acc, sender, text, job) in zip(ids, rows, strict=True):
         if acc is None:
-            engine.r.zrem(QUEUED, msg_id)  # the record expired or never existed
+            engine.r.zrem(index, msg_id)  # the record expired or never existed
             continue
         account = acc.decode()
         per_recipient = account in engine.cfg.accounts and engine.provider(

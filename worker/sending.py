@@ -19,7 +19,8 @@ from providers.base import Provider
 from providers.errors import OutcomeUnknown, RateLimited, SmsqError, TransientError
 from providers.models import OutgoingMessage, SendResult
 from worker.callbacks import notify
-from worker.engine import Engine, reset_on_wire, set_on_wire
+from worker.engine import DEFAULT_LANE, Engine, reset_lane, reset_on_wire, set_lane, set_on_wire
+from worker.ledger import validity
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.lifecycle import Status, Step
 from worker.ledger.records import Record, Sent
@@ -29,8 +30,8 @@ from worker.retry import Outcome, final_status, outcome
 log = structlog.get_logger("smsq.send")
 SENDING = (Status.SENDING,)  # every step of a send moves a message it claimed
 # What sending reads of a claimed record, and of its job (the fields all its messages share).
-SEND_FIELDS = ("job", "to", "att", "route", "ri", "text", "sender", "opts")
-JOB_FIELDS = ("text", "sender", "opts")
+SEND_FIELDS = ("job", "to", "att", "route", "ri", "text", "sender", "opts", "lane")
+JOB_FIELDS = ("text", "sender", "opts", "vu")
 
 
 def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
@@ -38,12 +39,13 @@ def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     wait = engine.circuit.open_for(account)
     lease = engine.clock() + engine.cfg.send_lease
     rows, jobs = engine.ledger.claim(list(ids), account, lease, SEND_FIELDS, JOB_FIELDS)
+    rows, late = validity.split(rows, jobs, engine.clock())
+    counts = _expire(engine, late)
     if wait > 0:
         return _circuit_open(engine, rows, account, wait)
     if not rows:
-        return {}
+        return counts
     provider = engine.provider(account)
-    counts: dict[str, int] = {}
     pairs = list(zip(rows, _outgoing(provider, rows, jobs), strict=True))
     for chunk in _chunks(provider, pairs):
         for status, n in _send_chunk(engine, provider, account, chunk, lease).items():
@@ -110,14 +112,18 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
     wired: list[bool] = [False]
 
     def on_wire() -> None:
+        validity.guard([r for r, _ in chunk], engine.clock)
         engine.ledger.mark_on_wire(ids)
         wired[0] = True
 
     token = set_on_wire(on_wire)
+    lane = set_lane(chunk[0][0].get("lane") or DEFAULT_LANE)
     try:
         results = engine.retry.in_call.call(provider.send, [m for _, m in chunk])
     except Throttled as exc:
         return _requeue(engine, chunk, exc.retry_after)
+    except validity.Expired:
+        return _expire(engine, ids)
     except LedgerUnavailable as exc:  # our Redis failed, not the gateway
         return _crashed(engine, provider, chunk, exc, wired=wired[0])
     except SmsqError as exc:
@@ -126,6 +132,7 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
         return _crashed(engine, provider, chunk, exc, wired=wired[0])
     finally:
         reset_on_wire(token)
+        reset_lane(lane)
     engine.circuit.success(account)
     return _apply_results(engine, provider, chunk, results)
 
@@ -229,7 +236,7 @@ def _request_failed(engine: Engine, provider: Provider, account: str,
 def _failover(engine: Engine, rows: list[Record], exc: SmsqError) -> set[str]:
     """Hand messages with a next route step to that account; returns the ids moved."""
     moved: set[str] = set()
-    by_next: dict[str, list[str]] = {}
+    by_next: dict[tuple[str, str], list[str]] = {}
     for row in rows:
         route = [a for a in row.get("route", "").split(",") if a]
         idx = int(row.get("ri", "0"))
@@ -240,10 +247,10 @@ def _failover(engine: Engine, rows: list[Record], exc: SmsqError) -> set[str]:
                                         acc=nxt, ri=idx + 1, wire="0", lease="",
                                         err=json.dumps(exc.to_dict())):
                 moved.add(row["id"])
-                by_next.setdefault(nxt, []).append(row["id"])
-    for nxt, ids in by_next.items():
+                by_next.setdefault((nxt, row.get("lane") or DEFAULT_LANE), []).append(row["id"])
+    for (nxt, lane), ids in by_next.items():
         log.info("sms_failed_over", provider=nxt, size=len(ids), error=type(exc).__name__)
-        engine.deliver_later(ids, nxt)
+        engine.deliver_later(ids, nxt, lane)
     return moved
 
 
@@ -256,6 +263,12 @@ def _circuit_open(engine: Engine, rows: list[Record], account: str, wait: float
     engine.ledger.transition_many([r["id"] for r in rest], SENDING, Status.QUEUED,
                                   score=engine.clock() + wait, lease="")
     return {"failed_over": len(moved), "waiting": len(rest)}
+
+
+def _expire(engine: Engine, ids: Sequence[str]) -> dict[str, int]:
+    moved = validity.expire(engine.ledger, ids)
+    notify(engine, moved)
+    return {Status.EXPIRED.value: len(moved)} if moved else {}
 
 
 def _requeue(engine: Engine, chunk: list[tuple[Record, OutgoingMessage]], after: float

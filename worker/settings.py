@@ -91,6 +91,8 @@ class Settings:
     callback_backoff_max: float = 1800.0
     callback_batch_max: int = 100
     callback_sweep_interval: float = 15.0
+    lanes: str = "priority"  # or "fifo": one line per account, as before lanes (B6 only)
+    otp_valid_for: float = 300.0  # an OTP's validity when the producer gives none; 0 = none
 
     @property
     def redispatch_after(self) -> float:
@@ -193,7 +195,7 @@ _NUMBERS = {
     "connect_timeout": "SMSQ_CONNECT_TIMEOUT", "read_timeout": "SMSQ_READ_TIMEOUT",
     "producer_timeout": "SMSQ_PRODUCER_TIMEOUT", "metrics_port": "SMSQ_METRICS_PORT",
     "campaign_failure_threshold": "SMSQ_CAMPAIGN_FAILURE_THRESHOLD",
-    "campaign_max_rate": "SMSQ_CAMPAIGN_MAX_RATE",
+    "campaign_max_rate": "SMSQ_CAMPAIGN_MAX_RATE", "otp_valid_for": "SMSQ_OTP_VALID_FOR",
     "campaign_tick_interval": "SMSQ_CAMPAIGN_TICK_INTERVAL",
     "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
     "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
@@ -211,7 +213,7 @@ _TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
     "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
     "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
-    "import_dir": "SMSQ_IMPORT_DIR", "webhook_host": "SMSQ_WEBHOOK_HOST",
+    "import_dir": "SMSQ_IMPORT_DIR", "webhook_host": "SMSQ_WEBHOOK_HOST", "lanes": "SMSQ_LANES",
     "redis_password": "SMSQ_REDIS_PASSWORD", "redis_tls_ca": "SMSQ_REDIS_TLS_CA",
     "redis_tls_cert": "SMSQ_REDIS_TLS_CERT", "redis_tls_key": "SMSQ_REDIS_TLS_KEY",
     "callback_default": "SMSQ_CALLBACK", "callback_secret": "SMSQ_CALLBACK_SECRET",

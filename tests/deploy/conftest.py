@@ -10,7 +10,11 @@ from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-QUEUES = {"smsq", "smsq.callbacks", *(f"smsq.{name}" for name in REGISTRY)}
+QUEUES = {"smsq", "smsq.callbacks", *(f"smsq.{name}" for name in REGISTRY),
+          *(f"smsq.{name}.bulk" for name in REGISTRY)}
+# One worker per gateway, taking its high lane before its bulk lane (`-Q` order).
+WORKER_QUEUES = ["smsq", "smsq.callbacks",
+                 *(f"smsq.{name},smsq.{name}.bulk" for name in REGISTRY)]
 SECRET = re.compile(r"(PASSWORD|TOKEN|API_ID|APIKEY|SECRET)$")
 SMSC_HOSTS = 5  # main host + www2..www5, each may cost a connect timeout
 

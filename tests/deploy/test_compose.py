@@ -10,7 +10,7 @@ import yaml
 
 from providers import REGISTRY
 from providers.sandbox import Sandbox
-from tests.deploy.conftest import DEPLOY, QUEUES, SECRET, longest_stop, seconds
+from tests.deploy.conftest import DEPLOY, QUEUES, SECRET, WORKER_QUEUES, longest_stop, seconds
 
 COMPOSE: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -68,7 +68,7 @@ def test_live_workers_have_one_service_per_queue():
     """Production runs one worker service per queue, so a slow gateway never blocks another."""
     queues = [s["command"][s["command"].index("-Q") + 1] for s in active("live").values()
               if role(s) == "worker"]
-    assert sorted(queues) == sorted(QUEUES)
+    assert sorted(queues) == sorted(WORKER_QUEUES)
 
 
 def test_no_secret_literal_in_compose():

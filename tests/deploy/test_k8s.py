@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import DEPLOY, QUEUES, SECRET, longest_stop
+from tests.deploy.conftest import DEPLOY, SECRET, WORKER_QUEUES, longest_stop
 
 DOCS: list[dict[str, Any]] = [doc for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
                               for doc in yaml.safe_load_all(path.read_text()) if doc]
@@ -65,7 +65,7 @@ def test_a_worker_deployment_per_queue():
         args = containers(workload)[0].get("args") or []
         if role(workload) == "worker":
             queues.append(args[args.index("-Q") + 1])
-    assert sorted(queues) == sorted(QUEUES)
+    assert sorted(queues) == sorted(WORKER_QUEUES)
 
 
 def test_smsq_pods_probe_with_smsq_health():

@@ -68,7 +68,7 @@ for kind, to, text, extra in string.gmatch(ARGV[5], ROW) do
   else
     local id = cid .. '.' .. n
     local k = P .. 'm:' .. id
-    local f = {'id', id, 'job', cid, 'to', to, 'acc', acc}
+    local f = {'id', id, 'job', cid, 'to', to, 'acc', acc, 'lane', 'bulk'}
     if route ~= '' then f[#f + 1] = 'route'; f[#f + 1] = route end
     if kind == 's' then
       f[#f + 1] = 'st'; f[#f + 1] = 'scheduled'

@@ -24,7 +24,7 @@ from providers.errors import SmsqError
 from worker.campaigns.schedule import ANY_ZONE, parse_window
 from worker.campaigns.store import ACTIVE, CampaignStore, ckey, wait_key
 from worker.contacts.suppression import Suppression
-from worker.engine import Engine
+from worker.engine import BULK, Engine
 from worker.ledger.lifecycle import Status as S
 from worker.limiter import Throttled
 
@@ -155,7 +155,7 @@ def _hand_on(engine: Engine, store: CampaignStore, cid: str, ids: list[str],
     for acc, group in by_acc.items():
         size = engine.provider(acc).max_recipients
         for start in range(0, len(group), size):
-            engine.deliver_later(group[start:start + size], acc)
+            engine.deliver_later(group[start:start + size], acc, BULK)
     store.incr(cid, "released", len(moved))
 
 

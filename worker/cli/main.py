@@ -15,6 +15,7 @@ from typing import Any
 from providers.errors import SmsqError, ValidationError
 from worker.cli import callbacks, campaign, contacts, failures, ops, sandbox
 from worker.cli.output import Handler, emit, port_number
+from worker.engine import DEFAULT_LANE, LANES
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -27,7 +28,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     try:
         result = api.submit(recipients, args.text, account=args.account, route=args.route,
                             sender=args.sender, idempotency_key=args.idempotency_key,
-                            job_id=args.job_id)
+                            job_id=args.job_id, lane=args.lane,
+                            valid_for=args.valid_for)
     except ValidationError as exc:
         raise _as_typed(exc, recipients) from None
     emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate},
@@ -59,6 +61,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise ValidationError("give message ids or --job", field="ids")
     rows = api.get_status(args.ids)
     lines = [f"{r['id']}  {r['status']:<11} {r['recipient'] or '':<16} {r['account'] or '':<8}"
+             f" {r['lane']:<13}"
              f" attempts={r['attempts']} raw={r['raw_code'] or '-'}"
              + (f" reason={r['reason']}" if r.get("reason") else "")
              + (f" error={r['last_error']['message']}" if r.get("last_error") else "")
@@ -156,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sender", help="sender name")
     p.add_argument("--idempotency-key", help="the same key never sends twice")
     p.add_argument("--job-id", help="your own job id (A-Z a-z 0-9 _ -)")
+    p.add_argument("--lane", choices=LANES, default=DEFAULT_LANE,
+                   help="otp / transactional go ahead of bulk on every account")
+    p.add_argument("--valid-for", type=float, help="seconds; not sent later than that "
+                   "(ends expired); otp default SMSQ_OTP_VALID_FOR")
     p = add("status", cmd_status, "show messages' status, or a job's counts")
     p.add_argument("ids", nargs="*", help="message ids")
     p.add_argument("--job", help="a job id")

@@ -16,7 +16,7 @@ from providers import REGISTRY
 from worker.cli.output import Add, emit
 from worker.ops import health
 
-CHECKS = ("redis", "beat", "queues", "gateways")
+CHECKS = ("redis", "beat", "queues", "lanes", "gateways")
 
 
 def register(add: Add) -> None:

@@ -19,9 +19,11 @@ import redis
 from worker.ledger.errors import maps_redis_errors
 
 # ARGV: job, idempotency key ('' none), digest, now, release_at, retention, njob,
-# [field, value] * njob, account, route, then three per record: to, own text ('' =
-# the job's), rejection reason ('' = queued). Returns {outcome, job, total}: outcome
-# `created`, `duplicate` (same content already written: its job and total),
+# [field, value] * njob (a `lane` field is also written on every record; `bulk` puts
+# them in the account's bulk due index, `qb:<account>`), account, route, then three
+# per record: to, own text ('' = the job's), rejection reason ('' = queued). Returns
+# {outcome, job, total}: outcome `created`, `duplicate` (same content already written:
+# its job and total),
 # `idem_conflict` or `job_conflict` (other content; nothing written).
 CREATE_JOB = r"""
 local P = 'smsq:'
@@ -49,6 +51,11 @@ local nj = tonumber(ARGV[7])
 local jf = {'digest', digest, 'created', now}
 for i = 8, 7 + nj do jf[#jf + 1] = ARGV[i] end
 local acc, route = ARGV[8 + nj], ARGV[9 + nj]
+local lane, due = '', P .. 'q'
+for i = 8, 7 + nj, 2 do
+  if ARGV[i] == 'lane' then lane = ARGV[i + 1] end
+end
+if lane == 'bulk' then due = P .. 'qb:' .. acc end
 local counts, zargs, n = {}, {}, 0
 for i = 10 + nj, #ARGV, 3 do
   local id = job .. '.' .. n
@@ -56,6 +63,7 @@ for i = 10 + nj, #ARGV, 3 do
   local rec = {'id', id, 'job', job, 'to', ARGV[i], 'acc', acc, 'ri', '0', 'att', '0',
                'created', now, 'updated', now}
   if route ~= '' then rec[#rec + 1] = 'route'; rec[#rec + 1] = route end
+  if lane ~= '' then rec[#rec + 1] = 'lane'; rec[#rec + 1] = lane end
   if ARGV[i + 1] ~= '' then rec[#rec + 1] = 'text'; rec[#rec + 1] = ARGV[i + 1] end
   local st = 'queued'
   if ARGV[i + 2] ~= '' then
@@ -68,7 +76,7 @@ for i = 10 + nj, #ARGV, 3 do
     zargs[#zargs + 1] = release
     zargs[#zargs + 1] = id
     if #zargs >= 2000 then
-      redis.call('ZADD', P .. 'q', unpack(zargs))
+      redis.call('ZADD', due, unpack(zargs))
       zargs = {}
     end
   else
@@ -77,7 +85,7 @@ for i = 10 + nj, #ARGV, 3 do
   counts[st] = (counts[st] or 0) + 1
   n = n + 1
 end
-if #zargs > 0 then redis.call('ZADD', P .. 'q', unpack(zargs)) end
+if #zargs > 0 then redis.call('ZADD', due, unpack(zargs)) end
 for st, c in pairs(counts) do
   jf[#jf + 1] = 'st:' .. st
   jf[#jf + 1] = c

@@ -37,8 +37,10 @@ OPEN: tuple[Status, ...] = (S.QUEUED, S.SENDING, S.SENT, S.UNKNOWN)
 # What the engine itself does: claims, send outcomes, sweeps, campaigns, cancels.
 _ENGINE: Mapping[Status, frozenset[Status]] = {
     S.SCHEDULED: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED}),
-    S.QUEUED: frozenset({S.SENDING, S.FAILED, S.CANCELLED}),
-    S.SENDING: frozenset({S.QUEUED, S.SENT, S.UNKNOWN, S.FAILED, S.REJECTED}),
+    # queued -> rejected: a bulk message to an opted-out number, found at release (lanes);
+    # sending -> expired: its validity ran out before the request left (never sent late).
+    S.QUEUED: frozenset({S.SENDING, S.FAILED, S.CANCELLED, S.REJECTED}),
+    S.SENDING: frozenset({S.QUEUED, S.SENT, S.UNKNOWN, S.FAILED, S.REJECTED, S.EXPIRED}),
     S.SENT: frozenset({S.UNKNOWN}),
     S.UNKNOWN: frozenset({S.UNKNOWN}),
 }

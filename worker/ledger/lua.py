@@ -30,6 +30,7 @@ local function tr(id, expected, new, now, retention, score, fields)
     if not ok then return 0 end
   end
   local oldacc = redis.call('HGET', k, 'acc')
+  local bulk = redis.call('HGET', k, 'lane') == 'bulk'
   for i = 1, #fields, 2 do
     if fields[i + 1] == '' then
       redis.call('HDEL', k, fields[i])
@@ -41,8 +42,13 @@ local function tr(id, expected, new, now, retention, score, fields)
   redis.call('ZREM', P .. 'q', id)
   redis.call('ZREM', P .. 's', id)
   redis.call('ZREM', P .. 'u', id)
-  if oldacc then redis.call('ZREM', P .. 'p:' .. oldacc, id) end
-  if new == 'queued' then
+  if oldacc then
+    redis.call('ZREM', P .. 'p:' .. oldacc, id)
+    if bulk then redis.call('ZREM', P .. 'qb:' .. oldacc, id) end
+  end
+  if new == 'queued' and bulk then
+    redis.call('ZADD', P .. 'qb:' .. redis.call('HGET', k, 'acc'), score, id)
+  elseif new == 'queued' then
     redis.call('ZADD', P .. 'q', score, id)
   elseif new == 'sending' then
     redis.call('ZADD', P .. 's', score, id)

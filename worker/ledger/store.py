@@ -5,6 +5,8 @@ Keys (prefix `smsq:`):
   job:<job>          hash, the job's shared fields and `st:<status>` counters
   q / s / u          sorted sets: queued (score = release time), sending (lease
                      expiry), unknown (next reconcile lookup)
+  qb:<account>       sorted set, the bulk lane's queued messages (released a few
+                     seconds of the account's limit at a time)
   p:<account>        sorted set, sent messages by next status check
   pid:<prov>:<pid>   the gateway's message id -> our id
   orphan:<prov>:<pid> a delivery report that arrived before its send result
@@ -50,6 +52,10 @@ def msg_key(msg_id: str) -> str:
 
 def job_key(job_id: str) -> str:
     return f"{P}job:{job_id}"
+
+
+def bulk_key(account: str) -> str:
+    return f"{P}qb:{account}"
 
 
 def pending_key(account: str) -> str:

@@ -23,9 +23,10 @@ import requests
 from providers import REGISTRY
 from providers.sandbox import Sandbox
 from providers.sandbox.server import SandboxServer, free_port
+from worker.engine import queues
 from worker.local.embedded import EmbeddedRedis, die_with_parent
 
-ALL_QUEUES = ",".join(["smsq", *[f"smsq.{n}" for n in REGISTRY]])
+ALL_QUEUES = ",".join(["smsq", *queues(list(REGISTRY))])  # high lanes before bulk
 
 
 class Stack:

@@ -10,7 +10,7 @@ unfinished message. Redis is asked with a short timeout so a probe never hangs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,8 +19,10 @@ import redis
 from providers import REGISTRY
 from providers.errors import SmsqError
 from worker.circuit import Circuit
+from worker.engine import BULK, DEFAULT_LANE, LANES
+from worker.engine import queues as send_queues
 from worker.ledger.lifecycle import OPEN
-from worker.ledger.store import QUEUED, SENDING, UNKNOWN, pending_key
+from worker.ledger.store import QUEUED, SENDING, UNKNOWN, bulk_key, msg_key, pending_key
 from worker.limiter import Throttled
 from worker.settings import Settings
 
@@ -48,7 +50,7 @@ def client(cfg: Settings | str, timeout: float = 2.0) -> redis.Redis:
 
 
 def queues() -> list[str]:
-    return ["smsq", *[f"smsq.{name}" for name in REGISTRY]]
+    return ["smsq", *send_queues(list(REGISTRY))]
 
 
 def queue_depths(r: redis.Redis) -> dict[str, int]:
@@ -131,6 +133,29 @@ def oldest_open(r: redis.Redis, *, max_jobs: int = 2000, chunk: int = 200,
     return found
 
 
+def lane_ages(r: redis.Redis, accounts: Sequence[str], *, sample: int = 50,
+              now: float | None = None) -> dict[str, float]:
+    """Age in seconds of the oldest queued message of each lane (0: none waiting).
+
+    The first `sample` of each due index are read: the earliest due, so the
+    longest waiting (bounded work for a probe, whatever the backlog)."""
+    now = time.time() if now is None else now
+    with r.pipeline(transaction=False) as pipe:
+        for key in [QUEUED, *[bulk_key(a) for a in accounts]]:
+            pipe.zrange(key, 0, sample - 1)
+        ids = [i for batch in pipe.execute() for i in batch]
+    with r.pipeline(transaction=False) as pipe:
+        for msg_id in ids:
+            pipe.hmget(msg_key(msg_id.decode()), ["lane", "created", "st"])
+        rows = pipe.execute()
+    ages = dict.fromkeys(LANES, 0.0)
+    for lane, created, st in rows:
+        if st == b"queued" and created:
+            name = (lane or DEFAULT_LANE.encode()).decode()
+            ages[name] = max(ages.get(name, 0.0), now - float(created))
+    return ages
+
+
 def recent(r: redis.Redis, minutes: int = 60, now: float | None = None
            ) -> dict[str, dict[str, int]]:
     """Rolling per-minute counters (written by workers and the receiver), summed over `minutes`.
@@ -193,6 +218,18 @@ def check_queues(r: redis.Redis, max_depth: int) -> Check:
     return Check("queues", not deep, detail, depths)
 
 
+LANE_ALERT_AGE = 60.0  # seconds an otp/transactional message may wait (as the alert)
+
+
+def check_lanes(r: redis.Redis, cfg: Settings) -> Check:
+    ages = lane_ages(r, list(cfg.accounts))
+    worst = max(age for lane, age in ages.items() if lane != BULK)
+    return Check("lanes", worst <= LANE_ALERT_AGE,
+                 f"oldest waiting otp/transactional message {worst:.1f}s "
+                 f"(limit {LANE_ALERT_AGE:.0f}s); bulk {ages[BULK]:.1f}s",
+                 {k: round(v, 3) for k, v in ages.items()})
+
+
 def check_gateway(name: str, balance: Callable[[], Any]) -> Check:
     try:
         bal = balance()
@@ -209,7 +246,7 @@ def checks(cfg: Settings, r: redis.Redis, *, only: set[str] | None = None,
            balances: Mapping[str, Callable[[], Any]] | None = None,
            max_beat_age: float = 60.0, max_queue: int = 50_000) -> list[Check]:
     """Run the selected checks (all when `only` is None); Redis first, the rest need it."""
-    want = only or {"redis", "beat", "queues", "gateways"}
+    want = only or {"redis", "beat", "queues", "lanes", "gateways"}
     out = [check_redis(r, redis_name(cfg))]
     if not out[0].ok:
         return out  # nothing else can be read; the probe fails on Redis whatever was asked
@@ -218,6 +255,8 @@ def checks(cfg: Settings, r: redis.Redis, *, only: set[str] | None = None,
             out.append(check_beat(r, max_beat_age))
         if "queues" in want:
             out.append(check_queues(r, max_queue))
+        if "lanes" in want:
+            out.append(check_lanes(r, cfg))
     except redis.RedisError as exc:
         return [Check("redis", False, f"redis failed mid-check: {type(exc).__name__}: {exc}")]
     if "gateways" in want:

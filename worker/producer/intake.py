@@ -31,7 +31,8 @@ from worker.producer.submit import (
 
 log = structlog.get_logger("smsq.intake")
 KNOWN = frozenset({"recipients", "text", "messages", "account", "route", "sender", "options",
-                   "idempotency_key", "job_id", "callback"})
+                   "idempotency_key", "job_id", "callback", "lane", "valid_for",
+                   "valid_until"})
 
 
 def intake(engine: Engine, args: Sequence[Any], kwargs: Mapping[str, Any],
@@ -48,7 +49,8 @@ def intake(engine: Engine, args: Sequence[Any], kwargs: Mapping[str, Any],
                  messages=kwargs.get("messages"), account=kwargs.get("account"),
                  route=kwargs.get("route"), sender=kwargs.get("sender"),
                  options=kwargs.get("options"), strict=False,
-                 callback=kwargs.get("callback"))
+                 callback=kwargs.get("callback"), lane=kwargs.get("lane"),
+                 valid_for=kwargs.get("valid_for"), valid_until=kwargs.get("valid_until"))
         result = write(engine, p, job_id=job_id, idempotency_key=kwargs.get("idempotency_key"),
                        source="task")
     except LedgerUnavailable:

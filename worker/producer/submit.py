@@ -26,11 +26,12 @@ from worker.callbacks.subscription import Subscription
 from worker.callbacks.subscription import default as default_callback
 from worker.callbacks.subscription import parse as parse_callback
 from worker.callbacks.subscription import store as store_callback
-from worker.engine import Engine
+from worker.engine import BULK, DEFAULT_LANE, LANES, Engine
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
 from worker.polling import describe
 from worker.producer import controls
+from worker.producer.validity import valid_until as _validity
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})\Z")
@@ -56,6 +57,8 @@ class _Plan:
     sender: str | None
     options: dict[str, Any]
     callback: Subscription | None = None
+    lane: str = DEFAULT_LANE
+    valid_until: float | None = None
 
 
 def new_job_id() -> str:
@@ -133,8 +136,13 @@ def _route(engine: Engine, account: Any, route: Any) -> tuple[str, ...]:
 
 def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
          messages: Any = None, account: Any = None, route: Any = None, sender: Any = None,
-         options: Any = None, strict: bool = True, callback: Any = None) -> _Plan:
+         options: Any = None, strict: bool = True, callback: Any = None, lane: Any = None,
+         valid_for: Any = None, valid_until: Any = None) -> _Plan:
     """Validate everything; per-recipient problems raise when strict, else become rejections."""
+    lane = DEFAULT_LANE if lane is None else lane
+    if not isinstance(lane, str) or lane not in LANES:
+        raise ValidationError(f"lane must be one of {', '.join(LANES)}", field="lane")
+    until = _validity(engine, lane, valid_for, valid_until)
     chain = _route(engine, account, route)
     limits = [REGISTRY[engine.cfg.account(a).provider].max_segments for a in chain]
     max_segments = min((m for m in limits if m is not None), default=None)
@@ -170,11 +178,12 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
             pairs.append((printable(str(raw)[:32]), good, exc.message))
     sub = (None if callback is False else default_callback(engine.cfg) if callback is None
            else parse_callback(callback, engine.cfg))
-    return _Plan(chain, pairs, sender, dict(options or {}), sub)
+    return _Plan(chain, pairs, sender, dict(options or {}), sub, lane, until)
 
 
 def _digest(p: _Plan) -> str:
-    parts: list[Any] = [p.route, p.sender, p.options, [(to, t) for to, t, _ in p.pairs]]
+    parts: list[Any] = [p.route, p.sender, p.options, p.lane,
+                        [(to, t) for to, t, _ in p.pairs]]
     body = json.dumps(parts + ([p.callback.id] if p.callback else []), sort_keys=True,
                       ensure_ascii=False)
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
@@ -201,16 +210,20 @@ def write(engine: Engine, p: _Plan, *, job_id: str | None = None,
 def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) -> Submitted:
     shared = len({t for _, t, _ in p.pairs}) == 1
     job = {"text": p.pairs[0][1] if shared else None, "sender": p.sender,
-           "route": ",".join(p.route), "source": source, "idem": key,
+           "route": ",".join(p.route), "source": source, "idem": key, "lane": p.lane,
+           "vu": f"{p.valid_until:.3f}" if p.valid_until else None,
            "opts": json.dumps(p.options) if p.options else None,
            "cb": p.callback.id if p.callback else None}
     if p.callback:
         store_callback(engine.r, p.callback, engine.ledger.retention)
     records = [NewRecord(to, None if shared else body, reason) for to, body, reason in p.pairs]
     now = time.time()
+    # Bulk waits in the ledger's bulk index, due now: beat hands the broker a few seconds'
+    # worth at a time, so no deep broker line forms that a transactional send cannot jump.
+    in_ledger = p.lane == BULK and not engine.fifo
     done = engine.ledger.jobs.create(
         job_id, job, records, digest=_digest(p), now=now,
-        release_at=now + engine.cfg.redispatch_after, account=p.route[0],
+        release_at=now if in_ledger else now + engine.cfg.redispatch_after, account=p.route[0],
         route=",".join(p.route), idempotency_key=key)
     if done.outcome == "idem_conflict":
         raise ValidationError("idempotency key was used with different content",
@@ -225,7 +238,8 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
     if p.callback:
         sweep.watch(engine, job_id)
         notify(engine, list(rejected))
-    _enqueue(engine, p, [(f"{job_id}.{i}", body) for i, (_, body, reason)
+    if not in_ledger:
+        _enqueue(engine, p, [(f"{job_id}.{i}", body) for i, (_, body, reason)
                          in enumerate(p.pairs) if not reason])
     return Submitted(job_id, done.ids, rejected)
 
@@ -244,7 +258,7 @@ def _enqueue(engine: Engine, p: _Plan, queued: list[tuple[str, str]]) -> None:
     batches = [ids[i:i + size] for ids in by_text.values() for i in range(0, len(ids), size)]
     for n, batch in enumerate(batches):
         try:
-            engine.deliver_later(batch, p.route[0])
+            engine.deliver_later(batch, p.route[0], p.lane)
         except BROKER_DOWN as exc:
             left = [m for b in batches[n:] for m in b]
             log.warning("sms_enqueue_deferred", account=p.route[0], count=len(left),

@@ -138,6 +138,8 @@ class RedisCollector:
         beat.add_metric([], age if age is not None else float("inf"))
         yield beat
         oldest = health.oldest_open(r)
+        yield _family(G("smsq_queued_age_seconds", "Age of the oldest queued message of each "
+                        "lane (0: none)", labels=["lane"]), health.lane_ages(r, list(cfg.accounts)))
         yield _family(G("smsq_oldest_message_age_seconds", "Age of the oldest message in each "
                         "open state", labels=["state"]), oldest)
         lag = G("smsq_delivery_report_lag_seconds", "Age of the oldest sent message still "
