@@ -181,13 +181,13 @@ def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqErro
                 {"err": json.dumps(err.to_dict()), "raw": raw or err.code, "lease": ""})
 
 
-def _retry_step(engine: Engine, row: Record, err: SmsqError) -> Step:
+def _retry_step(engine: Engine, row: Record, err: SmsqError, hold: float = 0.0) -> Step:
     attempt = int(row.get("att", "0")) + 1
     policy = engine.retry.requeue
     if policy.exhausted(attempt):
         return Step(row["id"], SENDING, Status.FAILED, 0.0,
                     {"err": json.dumps(err.to_dict()), "lease": "", "reason": "retries exhausted"})
-    delay = policy.delay(attempt, err.retry_after)
+    delay = policy.delay(attempt, max(err.retry_after or 0.0, hold))
     return Step(row["id"], SENDING, Status.QUEUED, engine.clock() + delay,
                 {"err": json.dumps(err.to_dict()), "lease": "", "wire": "0"})
 
@@ -208,14 +208,17 @@ def _request_failed(engine: Engine, provider: Provider, account: str,
     rows = [r for r, _ in chunk]
     log.warning("sms_request_failed", provider=account, error=type(exc).__name__,
                 code=exc.code, http=exc.http_status)
-    if isinstance(exc, RateLimited):
-        engine.limiter.penalize(account, exc.retry_after or 1.0)
     decided = outcome(exc)
     if decided is Outcome.RETRY:
-        if engine.circuit.failure(account):  # the circuit opened: the route's next account
+        opened = engine.circuit.failure(account)
+        hold = engine.circuit.throttled(account, exc.retry_after) if isinstance(
+            exc, RateLimited) else 0.0  # a ban of unknown length is probed, ever more rarely
+        if hold:
+            engine.limiter.penalize(account, hold)
+        if opened:  # the circuit opened: the route's next account
             moved = _failover(engine, rows, exc)
             rows = [r for r in rows if r["id"] not in moved]
-        return _settle(engine, [_retry_step(engine, r, exc) for r in rows])
+        return _settle(engine, [_retry_step(engine, r, exc, hold) for r in rows])
     if decided is Outcome.FAILOVER:
         moved = _failover(engine, rows, exc)
         rows = [r for r in rows if r["id"] not in moved]

@@ -53,6 +53,7 @@ class Settings:
     rate_margin: float = 0.0
     circuit_threshold: int = 5
     circuit_cooldown: float = 30.0
+    throttle_max: float = 600.0  # longest hold-off after throttles in a row (1 s, doubling)
     webhook_token: str = field(default="", repr=False)
     webhook_max_body: int = 1_048_576
     park_per_request: int = 500  # unknown-id reports parked from one request, at most
@@ -190,6 +191,7 @@ _NUMBERS = {
     "release_interval": "SMSQ_RELEASE_INTERVAL", "reconcile_interval": "SMSQ_RECONCILE_INTERVAL",
     "limiter_max_wait": "SMSQ_LIMITER_MAX_WAIT", "rate_margin": "SMSQ_RATE_MARGIN",
     "circuit_threshold": "SMSQ_CIRCUIT_THRESHOLD", "circuit_cooldown": "SMSQ_CIRCUIT_COOLDOWN",
+    "throttle_max": "SMSQ_THROTTLE_MAX",
     "connect_timeout": "SMSQ_CONNECT_TIMEOUT", "read_timeout": "SMSQ_READ_TIMEOUT",
     "producer_timeout": "SMSQ_PRODUCER_TIMEOUT", "metrics_port": "SMSQ_METRICS_PORT",
     "campaign_failure_threshold": "SMSQ_CAMPAIGN_FAILURE_THRESHOLD",
