@@ -1,4 +1,4 @@
-"""The broker transport (worker/broker.py) never loses a message its consumer took:
+"""The broker transport (worker/transport/broker.py) never loses a message its consumer took:
 the pop and the `unacked` record are one step, so a consumer killed right after the
 pop leaves the message in `unacked`, and the visibility-timeout restore brings it
 back. Real redis-server, kombu's own consumer and restore."""
@@ -11,7 +11,7 @@ from kombu.message import Message
 
 from worker.local.embedded import EmbeddedRedis
 
-TRANSPORT = "worker.broker:Transport"
+TRANSPORT = "worker.transport.broker:Transport"
 QUEUE = Queue("smsq", Exchange("smsq"), routing_key="smsq")
 
 
