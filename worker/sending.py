@@ -21,6 +21,7 @@ from providers.models import OutgoingMessage, SendResult
 from worker.callbacks import notify
 from worker.engine import Engine, reset_on_wire, set_on_wire
 from worker.ledger.errors import LedgerUnavailable
+from worker.ledger.lease import LeaseLost
 from worker.ledger.lifecycle import Status, Step
 from worker.ledger.records import Record, Sent
 from worker.limiter import Throttled
@@ -92,8 +93,8 @@ def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
 
 def _send_chunk(engine: Engine, provider: Provider, account: str,
                 chunk: list[tuple[Record, OutgoingMessage]], lease: float) -> dict[str, int]:
-    held = set(engine.ledger.renew([r["id"] for r, _ in chunk], lease,
-                                   engine.clock() + engine.cfg.send_lease))
+    until = engine.clock() + engine.cfg.send_lease
+    held = set(engine.ledger.renew([r["id"] for r, _ in chunk], lease, until))
     chunk = [pair for pair in chunk if pair[0]["id"] in held]  # the rest went back, or on
     if not chunk:
         return {}
@@ -102,15 +103,17 @@ def _send_chunk(engine: Engine, provider: Provider, account: str,
     with structlog.contextvars.bound_contextvars(
             provider=account, attempt=attempt, message_id=ids[0] if len(ids) == 1 else None,
             message_ids=",".join(ids[:5]) + ("..." if len(ids) > 5 else "")):
-        return _send_bound(engine, provider, account, chunk, ids)
+        return _send_bound(engine, provider, account, chunk, ids, until)
 
 
 def _send_bound(engine: Engine, provider: Provider, account: str,
-                chunk: list[tuple[Record, OutgoingMessage]], ids: list[str]) -> dict[str, int]:
+                chunk: list[tuple[Record, OutgoingMessage]], ids: list[str], lease: float
+                ) -> dict[str, int]:
     wired: list[bool] = [False]
 
     def on_wire() -> None:
-        engine.ledger.mark_on_wire(ids)
+        if not engine.ledger.mark_on_wire(ids, lease):
+            raise LeaseLost(f"{len(ids)} message(s) no longer held")
         wired[0] = True
 
     token = set_on_wire(on_wire)
@@ -118,6 +121,9 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
         results = engine.retry.in_call.call(provider.send, [m for _, m in chunk])
     except Throttled as exc:
         return _requeue(engine, chunk, exc.retry_after)
+    except LeaseLost:  # paused past the lease: the sweep or another worker has them
+        log.warning("sms_lease_lost", provider=account, size=len(ids))
+        return {}
     except LedgerUnavailable as exc:  # our Redis failed, not the gateway
         return _crashed(engine, provider, chunk, exc, wired=wired[0])
     except SmsqError as exc:
