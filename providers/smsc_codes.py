@@ -36,7 +36,6 @@ from providers.models import (
 )
 
 PROVIDER = "smsc"
-IP_BLOCK_RETRY = 600.0  # error 4: the ban lasts minutes; hammering prolongs it
 BUSY_RETRY = 60.0  # error 9 outside send.php: "wait a minute"
 RECIPIENT_CODES = frozenset({7, 8})  # about the numbers, not the request
 
@@ -98,8 +97,9 @@ def classify(code: int | None, *, sending: bool) -> SmsqError:
         kind: type[SmsqError] = OutcomeUnknown if sending else GatewayUnavailable
         return kind("unrecognised error code", provider=PROVIDER, code=code)
     cls, text = known
-    retry = IP_BLOCK_RETRY if code == 4 else None
-    return cls(text, provider=PROVIDER, code=code, retry_after=retry)
+    # Error 4 (IP ban) says nothing of its length: no retry_after. The worker backs off
+    # by the throttle streak (1 s doubling, up to SMSQ_THROTTLE_MAX), one probe at a time.
+    return cls(text, provider=PROVIDER, code=code)
 
 
 def status_for(code: int | None) -> Status:

@@ -90,7 +90,8 @@ class Engine:
                                    max_wait=self.cfg.limiter_max_wait,
                                    hold=self.cfg.connect_timeout + self.cfg.read_timeout + 5.0)
         self.circuit = Circuit(self.r, threshold=self.cfg.circuit_threshold,
-                               cooldown=self.cfg.circuit_cooldown)
+                               cooldown=self.cfg.circuit_cooldown,
+                               throttle_max=self.cfg.throttle_max)
         self.retry = Policy.from_settings(self.cfg)
         self.enqueue: Enqueue = enqueue or _no_enqueue
         self.session = session

@@ -22,8 +22,9 @@ from worker.callbacks import notify
 from worker.engine import DEFAULT_LANE, Engine, reset_lane, reset_on_wire, set_lane, set_on_wire
 from worker.ledger import validity
 from worker.ledger.errors import LedgerUnavailable
+from worker.ledger.lease import LeaseLost
 from worker.ledger.lifecycle import Status, Step
-from worker.ledger.records import Record, Sent
+from worker.ledger.records import Record, Sent, outgoing
 from worker.limiter import Throttled
 from worker.retry import Outcome, final_status, outcome
 
@@ -46,41 +47,12 @@ def deliver(engine: Engine, ids: Sequence[str], account: str) -> dict[str, int]:
     if not rows:
         return counts
     provider = engine.provider(account)
-    pairs = list(zip(rows, _outgoing(provider, rows, jobs), strict=True))
+    messages = outgoing(rows, jobs, provider.account.options.get("sender"))
+    pairs = list(zip(rows, messages, strict=True))
     for chunk in _chunks(provider, pairs):
         for status, n in _send_chunk(engine, provider, account, chunk, lease).items():
             counts[status] = counts.get(status, 0) + n
     return counts
-
-
-def _outgoing(provider: Provider, rows: list[Record], jobs: dict[str, Record]
-              ) -> list[OutgoingMessage]:
-    """One OutgoingMessage per row; a job's shared text, sender and options are resolved
-    (and its options decoded) once, not once per recipient."""
-    default_sender = provider.account.options.get("sender")
-    shared: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
-    decoded: dict[str, dict[str, Any]] = {}
-    out: list[OutgoingMessage] = []
-    for row in rows:
-        job_id = row["job"]
-        if job_id not in shared:
-            job = jobs.get(job_id, {})
-            shared[job_id] = (job.get("text", ""), job.get("sender") or default_sender,
-                              _options(decoded, job.get("opts")))
-        text, sender, options = shared[job_id]
-        if "text" in row or "sender" in row or "opts" in row:
-            text = row.get("text") or text
-            sender = row.get("sender") or sender
-            options = _options(decoded, row["opts"]) if row.get("opts") else options
-        out.append(OutgoingMessage(row["id"], row["to"], text, sender, options))
-    return out
-
-
-def _options(decoded: dict[str, dict[str, Any]], raw: str | None) -> dict[str, Any]:
-    raw = raw or "{}"
-    if raw not in decoded:
-        decoded[raw] = json.loads(raw)
-    return decoded[raw]
 
 
 def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
@@ -94,8 +66,8 @@ def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
 
 def _send_chunk(engine: Engine, provider: Provider, account: str,
                 chunk: list[tuple[Record, OutgoingMessage]], lease: float) -> dict[str, int]:
-    held = set(engine.ledger.renew([r["id"] for r, _ in chunk], lease,
-                                   engine.clock() + engine.cfg.send_lease))
+    until = engine.clock() + engine.cfg.send_lease
+    held = set(engine.ledger.renew([r["id"] for r, _ in chunk], lease, until))
     chunk = [pair for pair in chunk if pair[0]["id"] in held]  # the rest went back, or on
     if not chunk:
         return {}
@@ -104,16 +76,18 @@ def _send_chunk(engine: Engine, provider: Provider, account: str,
     with structlog.contextvars.bound_contextvars(
             provider=account, attempt=attempt, message_id=ids[0] if len(ids) == 1 else None,
             message_ids=",".join(ids[:5]) + ("..." if len(ids) > 5 else "")):
-        return _send_bound(engine, provider, account, chunk, ids)
+        return _send_bound(engine, provider, account, chunk, ids, until)
 
 
 def _send_bound(engine: Engine, provider: Provider, account: str,
-                chunk: list[tuple[Record, OutgoingMessage]], ids: list[str]) -> dict[str, int]:
+                chunk: list[tuple[Record, OutgoingMessage]], ids: list[str], lease: float
+                ) -> dict[str, int]:
     wired: list[bool] = [False]
 
     def on_wire() -> None:
         validity.guard([r for r, _ in chunk], engine.clock)
-        engine.ledger.mark_on_wire(ids)
+        if not engine.ledger.mark_on_wire(ids, lease):
+            raise LeaseLost(f"{len(ids)} message(s) no longer held")
         wired[0] = True
 
     token = set_on_wire(on_wire)
@@ -124,6 +98,9 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
         return _requeue(engine, chunk, exc.retry_after)
     except validity.Expired:
         return _expire(engine, ids)
+    except LeaseLost:  # paused past the lease: the sweep or another worker has them
+        log.warning("sms_lease_lost", provider=account, size=len(ids))
+        return {}
     except LedgerUnavailable as exc:  # our Redis failed, not the gateway
         return _crashed(engine, provider, chunk, exc, wired=wired[0])
     except SmsqError as exc:
@@ -188,13 +165,13 @@ def _error_step(engine: Engine, provider: Provider, row: Record, error: SmsqErro
                 {"err": json.dumps(err.to_dict()), "raw": raw or err.code, "lease": ""})
 
 
-def _retry_step(engine: Engine, row: Record, err: SmsqError) -> Step:
+def _retry_step(engine: Engine, row: Record, err: SmsqError, hold: float = 0.0) -> Step:
     attempt = int(row.get("att", "0")) + 1
     policy = engine.retry.requeue
     if policy.exhausted(attempt):
         return Step(row["id"], SENDING, Status.FAILED, 0.0,
                     {"err": json.dumps(err.to_dict()), "lease": "", "reason": "retries exhausted"})
-    delay = policy.delay(attempt, err.retry_after)
+    delay = policy.delay(attempt, max(err.retry_after or 0.0, hold))
     return Step(row["id"], SENDING, Status.QUEUED, engine.clock() + delay,
                 {"err": json.dumps(err.to_dict()), "lease": "", "wire": "0"})
 
@@ -215,14 +192,17 @@ def _request_failed(engine: Engine, provider: Provider, account: str,
     rows = [r for r, _ in chunk]
     log.warning("sms_request_failed", provider=account, error=type(exc).__name__,
                 code=exc.code, http=exc.http_status)
-    if isinstance(exc, RateLimited):
-        engine.limiter.penalize(account, exc.retry_after or 1.0)
     decided = outcome(exc)
     if decided is Outcome.RETRY:
-        if engine.circuit.failure(account):  # the circuit opened: the route's next account
+        opened = engine.circuit.failure(account)
+        hold = engine.circuit.throttled(account, exc.retry_after) if isinstance(
+            exc, RateLimited) else 0.0  # a ban of unknown length is probed, ever more rarely
+        if hold:
+            engine.limiter.penalize(account, hold)
+        if opened:  # the circuit opened: the route's next account
             moved = _failover(engine, rows, exc)
             rows = [r for r in rows if r["id"] not in moved]
-        return _settle(engine, [_retry_step(engine, r, exc) for r in rows])
+        return _settle(engine, [_retry_step(engine, r, exc, hold) for r in rows])
     if decided is Outcome.FAILOVER:
         moved = _failover(engine, rows, exc)
         rows = [r for r in rows if r["id"] not in moved]

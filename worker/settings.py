@@ -53,6 +53,7 @@ class Settings:
     rate_margin: float = 0.0
     circuit_threshold: int = 5
     circuit_cooldown: float = 30.0
+    throttle_max: float = 600.0  # longest hold-off after throttles in a row (1 s, doubling)
     webhook_token: str = field(default="", repr=False)
     webhook_max_body: int = 1_048_576
     park_per_request: int = 500  # unknown-id reports parked from one request, at most
@@ -115,9 +116,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         out = [v for acc in self.accounts.values() for v in acc.secret_values()]
-        out += [s for s in (self.webhook_token, self.redis_password, self.callback_secret)
-                if s]
-        return out + [v for v in self.callback_secrets.values() if v]
+        out += [self.webhook_token, self.redis_password, self.callback_secret]
+        return [v for v in out + list(self.callback_secrets.values()) if v]
 
 
 def _num(env: Mapping[str, str], key: str, default: float) -> float:
@@ -192,6 +192,7 @@ _NUMBERS = {
     "release_interval": "SMSQ_RELEASE_INTERVAL", "reconcile_interval": "SMSQ_RECONCILE_INTERVAL",
     "limiter_max_wait": "SMSQ_LIMITER_MAX_WAIT", "rate_margin": "SMSQ_RATE_MARGIN",
     "circuit_threshold": "SMSQ_CIRCUIT_THRESHOLD", "circuit_cooldown": "SMSQ_CIRCUIT_COOLDOWN",
+    "throttle_max": "SMSQ_THROTTLE_MAX",
     "connect_timeout": "SMSQ_CONNECT_TIMEOUT", "read_timeout": "SMSQ_READ_TIMEOUT",
     "producer_timeout": "SMSQ_PRODUCER_TIMEOUT", "metrics_port": "SMSQ_METRICS_PORT",
     "campaign_failure_threshold": "SMSQ_CAMPAIGN_FAILURE_THRESHOLD",

@@ -64,9 +64,11 @@ class SyncRunner:
                  **overrides: Any) -> None:
         cfg = settings.load({"SMSQ_REDIS_URL": "redis://unused"})
         accounts = {name: sandbox.account(name) for name in sandbox.sims}
+        # The limiter holds on Redis time while this clock is fake: holds of at most 1 s
+        # (slept within the limiter's max wait) keep the rounds moving.
         defaults: dict[str, Any] = {"accounts": accounts, "circuit_threshold": 10_000,
                                     "max_attempts": 5, "poll_first_after": 5.0,
-                                    "poll_interval": 5.0}
+                                    "poll_interval": 5.0, "throttle_max": 1.0}
         cfg = dataclasses.replace(cfg, **{**defaults, **overrides})
         self.tasks: list[tuple[str, dict[str, Any]]] = []
         self.clock = clock

@@ -13,6 +13,7 @@ from providers import REGISTRY
 from providers.base import Provider
 from tests.reliability.conftest import SyncRunner, snapshot
 from worker import reconcile, sending
+from worker.ledger.records import outgoing
 from worker.producer import submit as producer
 from worker.producer.intake import intake
 
@@ -131,11 +132,12 @@ def test_reconcile_finds_every_message_of_an_interrupted_batch(runner: SyncRunne
     ids = runner.submit(gateway, numbers(5), "batch text", "intr")
     runner.tasks.clear()
     eng = runner.engine
-    rows, jobs = eng.ledger.claim(ids, gateway, eng.clock() + eng.cfg.send_lease,
-                                  sending.SEND_FIELDS, sending.JOB_FIELDS)
+    lease = eng.clock() + eng.cfg.send_lease
+    rows, jobs = eng.ledger.claim(ids, gateway, lease, sending.SEND_FIELDS, sending.JOB_FIELDS)
     provider = eng.provider(gateway)
-    eng.ledger.mark_on_wire(ids)
-    provider.send(sending._outgoing(provider, rows, jobs))  # ...and the worker dies here
+    assert eng.ledger.mark_on_wire(ids, lease)
+    sender = provider.account.options.get("sender")
+    provider.send(outgoing(rows, jobs, sender))  # ...and the worker dies here
     runner.clock.advance(eng.cfg.send_lease + 1)
     rows = runner.settle(ids)
     assert {r["st"] for r in rows} <= SENT_FINAL, [r["st"] for r in rows]
@@ -183,7 +185,8 @@ def test_a_task_that_outlived_its_lease_never_sends_what_another_claimed(
     rows, jobs = eng.ledger.claim(ids, "smsclub", lease, sending.SEND_FIELDS,
                                   sending.JOB_FIELDS)
     provider = eng.provider("smsclub")
-    chunk = list(zip(rows, sending._outgoing(provider, rows, jobs), strict=True))
+    sender = provider.account.options.get("sender")
+    chunk = list(zip(rows, outgoing(rows, jobs, sender), strict=True))
     runner.clock.advance(eng.cfg.send_lease + 1)
     assert reconcile.reclaim_leases(eng) == 3
     runner.clock.advance(eng.cfg.redispatch_after + 1)
@@ -191,3 +194,35 @@ def test_a_task_that_outlived_its_lease_never_sends_what_another_claimed(
     runner.drain()  # the second worker sends them
     assert sending._send_chunk(eng, provider, "smsclub", chunk, lease) == {}
     assert sorted(runner.sandbox_count().values()) == [1, 1, 1]
+
+
+def test_a_chunk_paused_past_its_lease_after_renewing_sends_nothing(
+        runner: SyncRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The task renewed its chunk's claim, then stood still (SIGSTOP, a swapped-out host)
+    past the lease: the sweep re-queued the ids and a second worker sent them. When the
+    first task's slot comes, its request must not leave (chaos seed 203: 135 sent twice).
+    Fails before MARK_ON_WIRE checked the claim: each message went out twice."""
+    ids = runner.submit("smsclub", [f"+38097{1_300_001 + i:07d}" for i in range(3)],
+                        "paused", "paused")
+    runner.tasks.clear()
+    eng = runner.engine
+    real_renew = eng.ledger.renew
+    paused: list[bool] = []
+
+    def renew_then_stand_still(ids_: list[str], held: float, until: float) -> list[str]:
+        got = real_renew(ids_, held, until)
+        if not paused:
+            paused.append(True)
+            runner.clock.advance(eng.cfg.send_lease + 1)
+            assert reconcile.reclaim_leases(eng) == 3
+            runner.clock.advance(eng.cfg.redispatch_after + 1)
+            reconcile.release(eng)
+            runner.drain()  # the second worker claims and sends them
+        return got
+
+    monkeypatch.setattr(eng.ledger, "renew", renew_then_stand_still)
+    with capture_logs() as logs:
+        assert sending.deliver(eng, ids, "smsclub") == {}
+    assert sorted(runner.sandbox_count().values()) == [1, 1, 1]
+    assert any(e["event"] == "sms_lease_lost" for e in logs)
+    assert {r["st"] for r in runner.settle(ids)} <= SENT_FINAL

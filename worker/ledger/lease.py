@@ -5,7 +5,14 @@ request per recipient a task can outlive its lease. The lease sweep then puts
 the not-yet-sent ids back to `queued` and another worker may claim them. Right
 before each chunk leaves, the task renews the claim of that chunk's ids — only
 those still `sending` under the lease it set itself — and sends only those.
+The request leaves only if, when its rate-limit slot is granted, every id is still
+held under that renewed lease (`MARK_ON_WIRE`): a process paused longer than the
+lease between the renewal and the send raises LeaseLost and sends nothing.
 """
+
+
+class LeaseLost(Exception):
+    """The chunk's claim ran out before its request left: nothing is sent."""
 
 # ARGV: the lease the caller claimed with, the new lease, id, id, ...
 # Returns the ids still held (their lease moved to the new one).

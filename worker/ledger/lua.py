@@ -274,10 +274,18 @@ return 1
 # the batch (its first message: the client id it goes out under), so that reconcile
 # can find every message of a request whose outcome a crash left unknown.
 MARK_ON_WIRE = r"""
-for _, id in ipairs(ARGV) do
-  local k = 'smsq:m:' .. id
-  redis.call('HSET', k, 'wire', '1', 'bref', ARGV[1])
+local held = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local score = redis.call('ZSCORE', 'smsq:s', ARGV[i])
+  if not score or tonumber(score) ~= held
+      or redis.call('HGET', 'smsq:m:' .. ARGV[i], 'st') ~= 'sending' then
+    return 0
+  end
+end
+for i = 2, #ARGV do
+  local k = 'smsq:m:' .. ARGV[i]
+  redis.call('HSET', k, 'wire', '1', 'bref', ARGV[2])
   redis.call('HINCRBY', k, 'att', 1)
 end
-return #ARGV
+return #ARGV - 1
 """

@@ -205,10 +205,11 @@ class Ledger:
         """Ids due in `index`, re-scored so that a concurrent caller skips them."""
         return [_s(m) for m in self._take(keys=[index], args=[now, rescore_to, limit])]
 
-    def mark_on_wire(self, ids: Sequence[str]) -> None:
-        """Record that the request for these messages is about to leave."""
-        if ids:
-            self._wire(args=list(ids))
+    def mark_on_wire(self, ids: Sequence[str], held: float) -> bool:
+        """Record that the request for these messages is about to leave, if every one is
+        still `sending` under lease `held`; else write nothing and say False (the lease
+        ran out meanwhile: another worker may hold them now, and the request must not go)."""
+        return bool(ids) and bool(self._wire(args=[repr(held), *ids]))
 
     def set_fields(self, msg_id: str, **fields: Any) -> None:
         self.r.hset(msg_key(msg_id), mapping={k: str(v) for k, v in fields.items()})
