@@ -310,6 +310,18 @@ def _rows(r: redis.Redis, job_id: str, n: int) -> list[dict[str, str]]:
         return [{k.decode(): v.decode() for k, v in row.items()} for row in pipe.execute()]
 
 
+def _snapshot(r: redis.Redis, job_id: str, n: int
+              ) -> tuple[list[dict[str, str]], dict[bytes, bytes]]:
+    """A job's records and its counters as of one moment (MULTI): status reports still
+    arriving move a record and its counter in one script, never between the two reads."""
+    with r.pipeline(transaction=True) as pipe:
+        for i in range(n):
+            pipe.hgetall(f"smsq:m:{job_id}.{i}")
+        pipe.hgetall(f"smsq:job:{job_id}")
+        *raw, job_hash = pipe.execute()
+    return [{k.decode(): v.decode() for k, v in row.items()} for row in raw], job_hash
+
+
 def _settled(r: redis.Redis, jobs: list[Job], sandbox: Callable[[], list[Any]]) -> bool:
     """Nothing queued or sending, and no unknown left that its gateway could still name."""
     if r.zcard("smsq:q") or r.zcard("smsq:s") or r.llen("smsq"):
@@ -345,8 +357,8 @@ def audit(r: redis.Redis, sandbox: list[dict[str, Any]], jobs: list[Job]) -> dic
             out["lost_jobs"] += 1
             out["lost"] += len(job.phones)
             continue
-        rows = _rows(r, job_id, len(job.phones))
-        counters = {k.decode()[3:]: int(v) for k, v in r.hgetall(f"smsq:job:{job_id}").items()
+        rows, job_hash = _snapshot(r, job_id, len(job.phones))
+        counters = {k.decode()[3:]: int(v) for k, v in job_hash.items()
                     if k.startswith(b"st:") and int(v)}
         if counters != dict(Counter(row.get("st") for row in rows)):
             out["counter_mismatch"] += 1
