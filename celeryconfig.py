@@ -11,17 +11,17 @@ from kombu import Queue
 from providers import REGISTRY
 from worker import settings as _settings
 from worker.engine import queues as _send_queues
-from worker.transport.broker import TRANSPORT as _TRANSPORT
 from worker.transport.connection import target as _target
 
 _cfg = _settings.get()
 
 # URL, password and TLS (`broker_use_ssl` when SMSQ_REDIS_URL is rediss://):
 # worker/transport/connection.py.
-globals().update(_target(_cfg).celery_conf())
-# kombu's Redis transport, with a worker-killing race on broker loss closed
-# (worker/transport/broker.py).
-broker_transport = _TRANSPORT
+# kombu's Redis (or Sentinel) transport, with a worker-killing race on broker loss closed
+# (worker/transport/broker.py); `master_name` among the transport options for Sentinel.
+_conf = _target(_cfg).celery_conf()
+_url_options = _conf.pop("broker_transport_options")
+globals().update(_conf)
 # Retries and scheduled work wait in the ledger's sorted sets, never as Celery
 # countdowns, and every task is idempotent under redelivery (intake by its task id,
 # sends by the claim): so the timeout only bounds how long a task a dead node had
@@ -38,6 +38,7 @@ broker_transport_options = {
     # BRPOP lists a worker's queues in its `-Q` order every time (not rotated): a gateway's
     # high-lane queue is always taken before its bulk queue (see worker.engine.queues).
     "queue_order_strategy": "priority",
+    **_url_options,
 }
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # keep trying through a Redis outage

@@ -61,15 +61,16 @@ def _publisher(cfg: Settings, timeout: float) -> Enqueue:
     """A bare Celery client for publishing: the producer needs no task code or worker config."""
     from celery import Celery
 
-    from worker.transport.broker import TRANSPORT
     from worker.transport.connection import target
 
     client = Celery("smsq-producer", set_as_current=False)
-    client.conf.update(**target(cfg).celery_conf(), broker_transport=TRANSPORT)
+    conf = target(cfg).celery_conf()
+    url_options = conf.pop("broker_transport_options")
+    client.conf.update(**conf)
     client.conf.update(
         broker_connection_timeout=timeout, broker_connection_retry=False,
-        broker_transport_options={"socket_timeout": timeout,
-                                  "socket_connect_timeout": timeout},
+        broker_transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                                  **url_options},
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2,
                                    "interval_step": 0.5, "interval_max": 1.0})
 

@@ -21,6 +21,7 @@ from providers.errors import ConfigurationError
 from providers.models import AccountConfig
 from worker import settings as settings_mod
 from worker.circuit import Circuit
+from worker.ledger.durable import Replicas
 from worker.ledger.store import Ledger
 from worker.limiter import RateLimiter
 from worker.retry import Policy
@@ -85,7 +86,9 @@ class Engine:
             raise ConfigurationError(f"SMSQ_LANES must be priority or fifo, not {self.cfg.lanes!r}")
         self.fifo = self.cfg.lanes == "fifo"  # one line per account, as before lanes
         self.r = client or redis_client(self.cfg)
-        self.ledger = Ledger(self.r, retention_days=self.cfg.retention_days)
+        self.ledger = Ledger(self.r, retention_days=self.cfg.retention_days,
+                             replicas=Replicas(self.cfg.redis_min_replicas,
+                                               self.cfg.redis_wait_timeout))
         self.limiter = RateLimiter(self.r, margin=self.cfg.rate_margin,
                                    max_wait=self.cfg.limiter_max_wait,
                                    hold=self.cfg.connect_timeout + self.cfg.read_timeout + 5.0)

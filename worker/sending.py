@@ -21,6 +21,7 @@ from providers.models import OutgoingMessage, SendResult
 from worker.callbacks import notify
 from worker.engine import DEFAULT_LANE, Engine, reset_lane, reset_on_wire, set_lane, set_on_wire
 from worker.ledger import validity
+from worker.ledger.durable import NotReplicated
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.lease import LeaseLost
 from worker.ledger.lifecycle import Status, Step
@@ -67,7 +68,11 @@ def _chunks(provider: Provider, pairs: list[tuple[Record, OutgoingMessage]]
 def _send_chunk(engine: Engine, provider: Provider, account: str,
                 chunk: list[tuple[Record, OutgoingMessage]], lease: float) -> dict[str, int]:
     until = engine.clock() + engine.cfg.send_lease
-    held = set(engine.ledger.renew([r["id"] for r, _ in chunk], lease, until))
+    try:
+        held = set(engine.ledger.renew([r["id"] for r, _ in chunk], lease, until))
+    except NotReplicated as exc:  # a failover could lose this claim: send nothing on it
+        log.warning("sms_claim_not_replicated", provider=account, detail=str(exc))
+        return _requeue(engine, chunk, engine.cfg.redis_wait_timeout)
     chunk = [pair for pair in chunk if pair[0]["id"] in held]  # the rest went back, or on
     if not chunk:
         return {}

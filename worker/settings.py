@@ -29,6 +29,8 @@ class Settings:
     redis_tls_ca: str = ""  # rediss://: CA bundle that signed the server (default: system CAs)
     redis_tls_cert: str = ""  # rediss://: client certificate, when Redis asks for one
     redis_tls_key: str = ""
+    redis_min_replicas: int = 0  # jobs and send claims count once this many replicas have them
+    redis_wait_timeout: float = 1.0  # seconds WAIT gives them; fewer: submit fails, send waits
     state_dir: str = ""  # beat's schedule file; "" = $XDG_STATE_HOME/smsq or ~/.local/state/smsq
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -186,13 +188,12 @@ _NUMBERS = {
     "retention_days": "SMSQ_RETENTION_DAYS", "max_attempts": "SMSQ_MAX_ATTEMPTS",
     "backoff_base": "SMSQ_BACKOFF_BASE", "backoff_max": "SMSQ_BACKOFF_MAX",
     "send_lease": "SMSQ_SEND_LEASE", "requeue_after": "SMSQ_REQUEUE_AFTER",
-    "visibility_timeout": "SMSQ_VISIBILITY_TIMEOUT",
+    "visibility_timeout": "SMSQ_VISIBILITY_TIMEOUT", "throttle_max": "SMSQ_THROTTLE_MAX",
     "poll_interval": "SMSQ_POLL_INTERVAL", "poll_first_after": "SMSQ_POLL_FIRST_AFTER",
-    "poll_max_interval": "SMSQ_POLL_MAX_INTERVAL",
+    "poll_max_interval": "SMSQ_POLL_MAX_INTERVAL", "redis_wait_timeout": "SMSQ_REDIS_WAIT_TIMEOUT",
     "release_interval": "SMSQ_RELEASE_INTERVAL", "reconcile_interval": "SMSQ_RECONCILE_INTERVAL",
     "limiter_max_wait": "SMSQ_LIMITER_MAX_WAIT", "rate_margin": "SMSQ_RATE_MARGIN",
     "circuit_threshold": "SMSQ_CIRCUIT_THRESHOLD", "circuit_cooldown": "SMSQ_CIRCUIT_COOLDOWN",
-    "throttle_max": "SMSQ_THROTTLE_MAX",
     "connect_timeout": "SMSQ_CONNECT_TIMEOUT", "read_timeout": "SMSQ_READ_TIMEOUT",
     "producer_timeout": "SMSQ_PRODUCER_TIMEOUT", "metrics_port": "SMSQ_METRICS_PORT",
     "campaign_failure_threshold": "SMSQ_CAMPAIGN_FAILURE_THRESHOLD",
@@ -203,12 +204,12 @@ _NUMBERS = {
     "webhook_port": "SMSQ_WEBHOOK_PORT", "webhook_threads": "SMSQ_WEBHOOK_THREADS",
     "webhook_connection_limit": "SMSQ_WEBHOOK_CONNECTION_LIMIT",
     "webhook_channel_timeout": "SMSQ_WEBHOOK_CHANNEL_TIMEOUT",
-    "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
+    "callback_batch_max": "SMSQ_CALLBACK_BATCH_MAX", "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
     "callback_timeout": "SMSQ_CALLBACK_TIMEOUT", "callback_window": "SMSQ_CALLBACK_WINDOW",
     "callback_backoff_base": "SMSQ_CALLBACK_BACKOFF_BASE",
     "callback_backoff_max": "SMSQ_CALLBACK_BACKOFF_MAX",
-    "callback_batch_max": "SMSQ_CALLBACK_BATCH_MAX",
     "callback_sweep_interval": "SMSQ_CALLBACK_SWEEP_INTERVAL",
+    "redis_min_replicas": "SMSQ_REDIS_MIN_REPLICAS",
 }
 _TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
@@ -255,8 +256,7 @@ def _default_state_dir(env: Mapping[str, str]) -> str:
 
 
 def configured_redis_url(env: Mapping[str, str] | None = None) -> str:
-    """SMSQ_REDIS_URL as the operator set it ("" when unset), for commands that must say
-    they ignore it (the demo always runs its own Redis)."""
+    """SMSQ_REDIS_URL as set ("" when unset): the demo says it ignores it."""
     env = os.environ if env is None else env
     return env.get("SMSQ_REDIS_URL", "")
 
@@ -269,8 +269,7 @@ def _callbacks(env: Mapping[str, str]) -> dict[str, Any]:
         if not item.strip():
             continue
         if not sep or not name.strip() or not value.strip():
-            raise ConfigurationError("SMSQ_CALLBACK_SECRETS takes name=secret pairs "
-                                     "separated by ';'")
+            raise ConfigurationError("SMSQ_CALLBACK_SECRETS takes name=secret pairs split by ';'")
         named[name.strip()] = value.strip()
     return {
         "callback_secrets": named,

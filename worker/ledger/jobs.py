@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from worker.ledger.durable import NO_WAIT, Replicas
 from worker.ledger.errors import maps_redis_errors
 
 # ARGV: job, idempotency key ('' none), digest, now, release_at, retention, njob,
@@ -23,12 +24,15 @@ from worker.ledger.errors import maps_redis_errors
 # them in the account's bulk due index, `qb:<account>`), account, route, then three
 # per record: to, own text ('' = the job's), rejection reason ('' = queued). Returns
 # {outcome, job, total}: outcome `created`, `duplicate` (same content already written:
-# its job and total),
+# its job and total; `smsq:wmark` set),
 # `idem_conflict` or `job_conflict` (other content; nothing written).
 CREATE_JOB = r"""
 local P = 'smsq:'
 local job, idem, digest = ARGV[1], ARGV[2], ARGV[3]
 local now, release, retention = ARGV[4], ARGV[5], tonumber(ARGV[6])
+-- A duplicate writes one small key, so that a WAIT after this call (worker/ledger/durable.py)
+-- also covers the first write of the job, made maybe on another connection.
+local function mark() redis.call('SET', P .. 'wmark', now) end
 local function held(j)
   local v = redis.call('HMGET', P .. 'job:' .. j, 'digest', 'total')
   return v[1], tonumber(v[2] or '0')
@@ -39,12 +43,16 @@ if idem ~= '' then
     local h = cjson.decode(raw)
     if h.digest ~= digest then return {'idem_conflict', h.job, 0} end
     local _, total = held(h.job)
+    mark()
     return {'duplicate', h.job, total}
   end
 end
 if redis.call('EXISTS', P .. 'job:' .. job) == 1 then
   local d, total = held(job)
-  if d == digest then return {'duplicate', job, total} end
+  if d == digest then
+    mark()
+    return {'duplicate', job, total}
+  end
   return {'job_conflict', job, 0}
 end
 local nj = tonumber(ARGV[7])
@@ -137,8 +145,11 @@ class Written:
 class JobWriter:
     """The one way a job enters the ledger (Redis unreachable: LedgerUnavailable)."""
 
-    def __init__(self, client: redis.Redis, retention: int) -> None:
+    def __init__(self, client: redis.Redis, retention: int,
+                 replicas: Replicas = NO_WAIT) -> None:
         self.retention = retention
+        self.r = client
+        self.replicas = replicas  # a job is promised once this many replicas have it
         self._create = client.register_script(CREATE_JOB)
         self._rescore = client.register_script(RESCORE)
 
@@ -153,7 +164,7 @@ class JobWriter:
                            self.retention, len(flat), *flat, account, route]
         for rec in records:
             args += [rec.to, rec.text or "", rec.reason or ""]
-        outcome, job, total = self._create(args=args)
+        outcome, job, total = self.replicas.run(self.r, self._create, args)
         return Written(_s(outcome), _s(job), int(total))
 
     def rescore(self, ids: Sequence[str], score: float) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from worker.ledger.durable import NO_WAIT, Replicas
 from worker.ledger.errors import maps_redis_errors
 from worker.ledger.jobs import JobWriter
 from worker.ledger.lease import RENEW
@@ -83,8 +84,10 @@ class Ledger:
     """Message records and their conditional transitions; Redis being unreachable is
     LedgerUnavailable from every method."""
 
-    def __init__(self, client: redis.Redis, *, retention_days: float = 30.0) -> None:
+    def __init__(self, client: redis.Redis, *, retention_days: float = 30.0,
+                 replicas: Replicas = NO_WAIT) -> None:
         self.r = client
+        self.replicas = replicas  # claims and jobs count once this many replicas have them
         self.retention = int(retention_days * 86400)
         self._one = client.register_script(TRANSITION_ONE)
         self._many = client.register_script(TRANSITION_MANY)
@@ -97,7 +100,7 @@ class Ledger:
         self._recheck = client.register_script(RESCHEDULE)
         self._park = client.register_script(PARK_ORPHAN)
         self._renew = client.register_script(RENEW)
-        self.jobs = JobWriter(client, self.retention)  # the one way a job is written
+        self.jobs = JobWriter(client, self.retention, replicas)  # the one way a job is written
 
     # -- reading -----------------------------------------------------------------
 
@@ -163,10 +166,13 @@ class Ledger:
         return list(json.loads(rows)), dict(json.loads(jobs))
 
     def renew(self, ids: Sequence[str], held: float, until: float) -> list[str]:
-        """The ids still claimed under lease `held`, their lease moved to `until`."""
+        """The ids still claimed under lease `held`, their lease moved to `until`. Durable
+        (Replicas): only a claim the replicas have is used, so a send never leaves under a
+        claim a failover could lose (NotReplicated otherwise)."""
         if not ids:
             return []
-        return [_s(m) for m in self._renew(args=[repr(held), repr(until), *ids])]
+        held_now = self.replicas.run(self.r, self._renew, [repr(held), repr(until), *ids])
+        return [_s(m) for m in held_now]
 
     def pipeline_transitions(self, steps: Sequence[Step]) -> list[bool]:
         """Several single-message transitions in one script call (one argument in all)."""

@@ -188,6 +188,14 @@ def redis_name(cfg: Settings) -> str:
 
     default = " (the default: SMSQ_REDIS_URL is not set)" if cfg.redis_url == \
         DEFAULT_REDIS_URL else ""
+    found = target(cfg).sentinel
+    if found is not None:
+        try:
+            host, port = found.manager(timeout=2.0).discover_master(  # type: ignore[no-untyped-call]
+                found.service)
+            default = f", master {host}:{port}"
+        except redis.RedisError as exc:
+            default = f", master not found: {type(exc).__name__}"
     return f"{target(cfg)}{default}"
 
 

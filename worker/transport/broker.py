@@ -50,13 +50,17 @@ return false
 """
 
 
+def _connparams(channel: Any, asynchronous: bool, parent: Any) -> Any:
+    if channel.connection.client is None:
+        raise redis.exceptions.ConnectionError("broker connection already closed")
+    return parent._connparams(channel, asynchronous=asynchronous)
+
+
 class Channel(kombu_redis.Channel):
     _idle = False  # the last pop found nothing: wait before the next
 
     def _connparams(self, asynchronous: bool = False) -> Any:
-        if self.connection.client is None:
-            raise redis.exceptions.ConnectionError("broker connection already closed")
-        return super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
+        return _connparams(self, asynchronous, kombu_redis.Channel)
 
     def _pop_args(self, queues: list[str]) -> list[Any]:
         keys = [self._q_for_pri(q, pri)  # type: ignore[no-untyped-call]
@@ -109,7 +113,19 @@ class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
-# The `broker_transport` setting naming this class; TLS comes from `broker_use_ssl`
-# (worker/transport/connection.py), since kombu reads the `rediss` scheme only for its own
-# transport.
+class SentinelChannel(kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (the master found through the sentinels), same fix."""
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        return _connparams(self, asynchronous, kombu_redis.SentinelChannel)
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel
+
+
+# The `broker_transport` settings naming these classes (chosen by the URL's scheme in
+# worker/transport/connection.py); TLS comes from `broker_use_ssl`, since kombu reads the
+# `rediss` scheme only for its own transport.
 TRANSPORT = "worker.transport.broker:Transport"
+SENTINEL_TRANSPORT = "worker.transport.broker:SentinelTransport"

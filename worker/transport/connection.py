@@ -6,6 +6,12 @@ health` and the metrics collector all build their connections here, so
 certificate. kombu only switches TLS on for the literal scheme `rediss` and
 smsq runs its own transport class (worker/transport/broker.py), so the broker is given
 its TLS options explicitly (`broker_use_ssl`), never left to the scheme.
+
+Sentinel: `sentinel://[:password@]host1:port1,host2:port2/service_name[/db]`. The
+password (here or in SMSQ_REDIS_PASSWORD) is the data nodes'; the sentinels are asked
+without one. redis-py gets `Sentinel(...).master_for(service)`; kombu gets its own
+form, `sentinel://h1:p1;sentinel://h2:p2/db` with `master_name` in the transport
+options, through smsq's sentinel transport class.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+import redis.sentinel
 
 from providers.errors import ConfigurationError
+from worker.transport.broker import SENTINEL_TRANSPORT, TRANSPORT
 
-SCHEMES = ("redis", "rediss", "unix")
+SCHEMES = ("redis", "rediss", "unix", "sentinel")
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,24 @@ class RedisTarget:
                                      "rediss://: TLS options need a TLS URL")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigurationError("SMSQ_REDIS_TLS_CERT and SMSQ_REDIS_TLS_KEY go together")
+        if parts.scheme == "sentinel":
+            sentinel_parts(self.url)  # refuses a malformed one, naming what is wrong
         if self.password and parts.password:
             raise ConfigurationError("a Redis password is in both SMSQ_REDIS_URL and "
                                      "SMSQ_REDIS_PASSWORD: keep it in one place")
 
+    def __repr__(self) -> str:
+        return f"RedisTarget({redacted(self.url)!r})"
+
     def __str__(self) -> str:
+        if self.sentinel:
+            return f"sentinel://{self.where}"
         return f"{'rediss' if self.tls else 'redis'}://{self.where}"
+
+    @property
+    def sentinel(self) -> Sentinel | None:
+        """The sentinels and service name of a sentinel:// URL (None for any other)."""
+        return sentinel_parts(self.url) if self.url.startswith("sentinel://") else None
 
     @property
     def tls(self) -> bool:
@@ -56,6 +76,9 @@ class RedisTarget:
     @property
     def where(self) -> str:
         """host:port (or the socket path), for messages: never the password."""
+        found = self.sentinel
+        if found is not None:
+            return f"{','.join(f'{h}:{p}' for h, p in found.hosts)}/{found.service}"
         parts = urlsplit(self.url)
         if parts.scheme == "unix":
             return parts.path
@@ -79,12 +102,22 @@ class RedisTarget:
             options["ssl_cert_reqs"] = "required"
         if self.password:
             options["password"] = self.password
+        found = self.sentinel
+        if found is not None:
+            return found.master(self.password, timeout=timeout, **kwargs)
         return redis.Redis.from_url(self.url, socket_timeout=timeout,
                                     socket_connect_timeout=timeout, **options, **kwargs)
 
     def celery_conf(self) -> dict[str, Any]:
         """Celery settings for the broker: URL, password and TLS (`broker_use_ssl`)."""
-        conf: dict[str, Any] = {"broker_url": self.url}
+        conf: dict[str, Any] = {"broker_url": self.url, "broker_transport": TRANSPORT,
+                                "broker_transport_options": {}}
+        found = self.sentinel
+        if found is not None:
+            conf.update(broker_url=found.kombu_url(), broker_transport=SENTINEL_TRANSPORT,
+                        broker_transport_options={"master_name": found.service})
+            if found.password:
+                conf["broker_password"] = found.password
         if self.password:
             conf["broker_password"] = self.password
         if self.tls:
@@ -115,6 +148,55 @@ def target(cfg: RedisSettings | str) -> RedisTarget:
     return RedisTarget(cfg.redis_url, password=cfg.redis_password, tls_ca=cfg.redis_tls_ca,
                        tls_cert=cfg.redis_tls_cert, tls_key=cfg.redis_tls_key)
 
+@dataclass(frozen=True)
+class Sentinel:
+    """A sentinel:// URL taken apart: sentinel hosts, service name, db, data-node password."""
+
+    hosts: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    password: str = field(default="", repr=False)
+
+    def kombu_url(self) -> str:
+        return ";".join(f"sentinel://{h}:{p}" for h, p in self.hosts) + f"/{self.db}"
+
+    def manager(self, *, timeout: float = 5.0) -> redis.sentinel.Sentinel:
+        return redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            list(self.hosts), socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def master(self, password: str = "", *, timeout: float = 5.0, **kwargs: Any
+               ) -> redis.Redis:
+        """A client that follows the current master through failovers."""
+        client: redis.Redis = self.manager(timeout=timeout).master_for(  # type: ignore[no-untyped-call]
+            self.service, db=self.db, password=password or self.password or None,
+            socket_timeout=timeout, socket_connect_timeout=timeout, **kwargs)
+        return client
+
+
+def sentinel_parts(url: str) -> Sentinel:
+    """`sentinel://[:password@]h1:p1,h2:p2/service[/db]`, or a ConfigurationError."""
+    rest = url.removeprefix("sentinel://")
+    auth, _, netloc = rest.rpartition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
+    netloc, _, path = netloc.partition("/")
+    service, _, db = path.partition("/")
+    bad = f"SMSQ_REDIS_URL {redacted_sentinel(url)!r}: expected sentinel://[:password@]" \
+          "host1:port1,host2:port2/service_name[/db]"
+    try:
+        hosts = tuple((h.rpartition(":")[0], int(h.rpartition(":")[2]))
+                      for h in netloc.split(","))
+    except ValueError:
+        raise ConfigurationError(bad + " (every sentinel needs host:port)") from None
+    if not service or any(not h or not 0 < p < 65536 for h, p in hosts):
+        raise ConfigurationError(bad)
+    if db and not db.isdigit():
+        raise ConfigurationError(bad + " (db must be a number)")
+    return Sentinel(hosts, service, int(db or 0), auth.partition(":")[2])
+
+
+def redacted_sentinel(url: str) -> str:
+    head, sep, tail = url.removeprefix("sentinel://").partition("@")
+    return "sentinel://" + (f":***@{tail}" if sep else head)
+
 
 def check_url(url: str) -> None:
     """A Redis URL smsq can use, or a ConfigurationError that never shows its password."""
@@ -122,6 +204,9 @@ def check_url(url: str) -> None:
         parts = urlsplit(url)
     except ValueError:
         parts = urlsplit("")
+    if parts.scheme == "sentinel":
+        sentinel_parts(url)
+        return
     if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix"
                                                            and not parts.hostname):
         raise ConfigurationError(f"SMSQ_REDIS_URL {redacted(url)!r} is not a redis://host, "
@@ -130,6 +215,8 @@ def check_url(url: str) -> None:
 
 def redacted(url: str) -> str:
     """A URL safe to print: any password replaced by ***."""
+    if url.startswith("sentinel://"):
+        return redacted_sentinel(url)
     try:
         parts = urlsplit(url)
         port = parts.port
