@@ -106,6 +106,9 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
     except LeaseLost:  # paused past the lease: the sweep or another worker has them
         log.warning("sms_lease_lost", provider=account, size=len(ids))
         return {}
+    except NotReplicated as exc:  # the on-wire mark reached no replica: nothing left
+        log.warning("sms_wire_not_replicated", provider=account, detail=str(exc))
+        return _requeue(engine, chunk, engine.cfg.redis_wait_timeout)
     except LedgerUnavailable as exc:  # our Redis failed, not the gateway
         return _crashed(engine, provider, chunk, exc, wired=wired[0])
     except SmsqError as exc:

@@ -140,3 +140,14 @@ def test_replicas_setting_is_checked() -> None:
     cfg = settings.load({"SMSQ_REDIS_MIN_REPLICAS": "2", "SMSQ_REDIS_WAIT_TIMEOUT": "0.5"})
     assert (cfg.redis_min_replicas, cfg.redis_wait_timeout) == (2, 0.5)
     assert wait_until(lambda: True, 0.1)
+
+
+def test_the_on_wire_mark_is_durable_too(pair: ReplicatedRedis, primary: redis.Redis) -> None:
+    """A request that left must never look, after a failover, like one that did not."""
+    runner = make_runner(primary)
+    ids = runner.submit("smsclub", PHONES[:2], "x", job_id="j-wire")
+    lease = time.time() + 60
+    runner.engine.ledger.claim(ids, "smsclub", lease, ("job",))
+    pair.replica.stop()
+    with pytest.raises(NotReplicated):
+        runner.engine.ledger.mark_on_wire(ids, lease)

@@ -214,8 +214,10 @@ class Ledger:
     def mark_on_wire(self, ids: Sequence[str], held: float) -> bool:
         """Record that the request for these messages is about to leave, if every one is
         still `sending` under lease `held`; else write nothing and say False (the lease
-        ran out meanwhile: another worker may hold them now, and the request must not go)."""
-        return bool(ids) and bool(self._wire(args=[repr(held), *ids]))
+        ran out meanwhile: another worker may hold them now, and the request must not go).
+        Durable (Replicas): a failover must not turn a request that left into one that did
+        not, which reconciliation would send again (NotReplicated: the request stays)."""
+        return bool(ids) and bool(self.replicas.run(self.r, self._wire, [repr(held), *ids]))
 
     def set_fields(self, msg_id: str, **fields: Any) -> None:
         self.r.hset(msg_key(msg_id), mapping={k: str(v) for k, v in fields.items()})
