@@ -1,4 +1,4 @@
-"""Settings: the one module that reads the environment.
+"""Settings: the one package that reads the environment.
 
 Accounts: every gateway whose credentials are set (`SMSQ_<PROVIDER>_<FIELD>`)
 is an account named after the gateway. More accounts, for routes and
@@ -14,9 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers import REGISTRY
 from providers.errors import ConfigurationError
-from providers.models import AccountConfig, Secret
+from providers.models import AccountConfig
+from worker.settings.accounts import accounts as _accounts
+from worker.settings.accounts import callbacks as _callbacks
+from worker.settings.accounts import number as _num
+from worker.settings.accounts import routes as _routes
+from worker.settings.names import NUMBERS, TEXTS
 from worker.transport.connection import check_url, target
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -121,116 +125,15 @@ class Settings:
         out += [self.webhook_token, self.redis_password, self.callback_secret]
         return [v for v in out + list(self.callback_secrets.values()) if v]
 
-
-def _num(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be a number, got {raw!r}") from None
-
-
-def _account(env: Mapping[str, str], name: str, provider: str) -> AccountConfig | None:
-    if provider not in REGISTRY:
-        known = ", ".join(REGISTRY)
-        raise ConfigurationError(f"account {name!r}: unknown provider {provider!r} ({known})")
-    cls = REGISTRY[provider]
-    prefix = f"SMSQ_{name.upper()}_"
-    creds = {f: Secret(env[prefix + f.upper()]) for f in cls.credential_fields
-             if env.get(prefix + f.upper())}
-    if not creds:
-        return None
-    mirrors = tuple(u.strip() for u in env.get(prefix + "MIRRORS", "").split(",") if u.strip())
-    rate = _num(env, prefix + "RATE", cls.default_rate or 0.0) or None
-    options = {"sender": env[prefix + "SENDER"]} if env.get(prefix + "SENDER") else {}
-    return AccountConfig(name=name, provider=provider, credentials=creds,
-                         base_url=env.get(prefix + "BASE_URL") or None, mirrors=mirrors,
-                         rate_per_second=rate, options=options)
-
-
-def _accounts(env: Mapping[str, str]) -> dict[str, AccountConfig]:
-    accounts: dict[str, AccountConfig] = {}
-    pairs = [(p, p) for p in REGISTRY]
-    for item in env.get("SMSQ_ACCOUNTS", "").split(","):
-        if item.strip():
-            name, _, provider = item.strip().partition(":")
-            pairs.append((name.strip(), (provider or name).strip()))
-    for name, provider in pairs:
-        acc = _account(env, name, provider)
-        if acc is not None:
-            accounts[name] = acc
-        elif name != provider:
-            raise ConfigurationError(f"account {name!r} declared in SMSQ_ACCOUNTS has no "
-                                     f"credentials (set SMSQ_{name.upper()}_...)")
-    return accounts
-
-
-def _routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]
-            ) -> dict[str, tuple[str, ...]]:
-    """`SMSQ_ROUTES="main=smsclub,smsc;ru=smsru,sms1000"`."""
-    routes: dict[str, tuple[str, ...]] = {}
-    for item in env.get("SMSQ_ROUTES", "").split(";"):
-        if not item.strip():
-            continue
-        name, _, steps = item.partition("=")
-        chain = tuple(s.strip() for s in steps.split(",") if s.strip())
-        missing = [s for s in chain if s not in accounts]
-        if not chain or missing:
-            raise ConfigurationError(f"route {name.strip()!r} names unknown accounts {missing}")
-        routes[name.strip()] = chain
-    return routes
-
-
-# Settings field -> environment variable; the defaults are the dataclass's own.
-_NUMBERS = {
-    "retention_days": "SMSQ_RETENTION_DAYS", "max_attempts": "SMSQ_MAX_ATTEMPTS",
-    "backoff_base": "SMSQ_BACKOFF_BASE", "backoff_max": "SMSQ_BACKOFF_MAX",
-    "send_lease": "SMSQ_SEND_LEASE", "requeue_after": "SMSQ_REQUEUE_AFTER",
-    "visibility_timeout": "SMSQ_VISIBILITY_TIMEOUT", "throttle_max": "SMSQ_THROTTLE_MAX",
-    "poll_interval": "SMSQ_POLL_INTERVAL", "poll_first_after": "SMSQ_POLL_FIRST_AFTER",
-    "poll_max_interval": "SMSQ_POLL_MAX_INTERVAL", "redis_wait_timeout": "SMSQ_REDIS_WAIT_TIMEOUT",
-    "release_interval": "SMSQ_RELEASE_INTERVAL", "reconcile_interval": "SMSQ_RECONCILE_INTERVAL",
-    "limiter_max_wait": "SMSQ_LIMITER_MAX_WAIT", "rate_margin": "SMSQ_RATE_MARGIN",
-    "circuit_threshold": "SMSQ_CIRCUIT_THRESHOLD", "circuit_cooldown": "SMSQ_CIRCUIT_COOLDOWN",
-    "connect_timeout": "SMSQ_CONNECT_TIMEOUT", "read_timeout": "SMSQ_READ_TIMEOUT",
-    "producer_timeout": "SMSQ_PRODUCER_TIMEOUT", "metrics_port": "SMSQ_METRICS_PORT",
-    "campaign_failure_threshold": "SMSQ_CAMPAIGN_FAILURE_THRESHOLD",
-    "campaign_max_rate": "SMSQ_CAMPAIGN_MAX_RATE", "otp_valid_for": "SMSQ_OTP_VALID_FOR",
-    "campaign_tick_interval": "SMSQ_CAMPAIGN_TICK_INTERVAL",
-    "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
-    "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
-    "webhook_port": "SMSQ_WEBHOOK_PORT", "webhook_threads": "SMSQ_WEBHOOK_THREADS",
-    "webhook_connection_limit": "SMSQ_WEBHOOK_CONNECTION_LIMIT",
-    "webhook_channel_timeout": "SMSQ_WEBHOOK_CHANNEL_TIMEOUT",
-    "callback_batch_max": "SMSQ_CALLBACK_BATCH_MAX", "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
-    "callback_timeout": "SMSQ_CALLBACK_TIMEOUT", "callback_window": "SMSQ_CALLBACK_WINDOW",
-    "callback_backoff_base": "SMSQ_CALLBACK_BACKOFF_BASE",
-    "callback_backoff_max": "SMSQ_CALLBACK_BACKOFF_MAX",
-    "callback_sweep_interval": "SMSQ_CALLBACK_SWEEP_INTERVAL",
-    "redis_min_replicas": "SMSQ_REDIS_MIN_REPLICAS",
-}
-_TEXTS = {
-    "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
-    "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",
-    "metrics_dir": "SMSQ_METRICS_DIR", "campaign_zone": "SMSQ_CAMPAIGN_ZONE",
-    "import_dir": "SMSQ_IMPORT_DIR", "webhook_host": "SMSQ_WEBHOOK_HOST", "lanes": "SMSQ_LANES",
-    "redis_password": "SMSQ_REDIS_PASSWORD", "redis_tls_ca": "SMSQ_REDIS_TLS_CA",
-    "redis_tls_cert": "SMSQ_REDIS_TLS_CERT", "redis_tls_key": "SMSQ_REDIS_TLS_KEY",
-    "callback_default": "SMSQ_CALLBACK", "callback_secret": "SMSQ_CALLBACK_SECRET",
-}
-
-
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     defaults = Settings()
     values: dict[str, Any] = {}
-    for name, key in _NUMBERS.items():
+    for name, key in NUMBERS.items():
         default = getattr(defaults, name)
         value = _num(env, key, default)
         values[name] = int(value) if isinstance(default, int) else value
-    for name, key in _TEXTS.items():
+    for name, key in TEXTS.items():
         values[name] = env.get(key) or getattr(defaults, name)
     check_url(values["redis_url"])
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
@@ -259,29 +162,6 @@ def configured_redis_url(env: Mapping[str, str] | None = None) -> str:
     """SMSQ_REDIS_URL as set ("" when unset): the demo says it ignores it."""
     env = os.environ if env is None else env
     return env.get("SMSQ_REDIS_URL", "")
-
-
-def _callbacks(env: Mapping[str, str]) -> dict[str, Any]:
-    """`SMSQ_CALLBACK_SECRETS="billing=whsec_...;crm=whsec_..."`: secrets by name."""
-    named: dict[str, str] = {}
-    for item in env.get("SMSQ_CALLBACK_SECRETS", "").split(";"):
-        name, sep, value = item.strip().partition("=")
-        if not item.strip():
-            continue
-        if not sep or not name.strip() or not value.strip():
-            raise ConfigurationError("SMSQ_CALLBACK_SECRETS takes name=secret pairs split by ';'")
-        named[name.strip()] = value.strip()
-    return {
-        "callback_secrets": named,
-        "callback_finals_only": env.get("SMSQ_CALLBACK_FINALS_ONLY", "") in ("1", "true", "yes"),
-        "callback_schemes": _words(env, "SMSQ_CALLBACK_SCHEMES") or ("https",),
-        "callback_allowed_hosts": _words(env, "SMSQ_CALLBACK_ALLOWED_HOSTS"),
-    }
-
-
-def _words(env: Mapping[str, str], key: str) -> tuple[str, ...]:
-    return tuple(w.strip().lower() for w in env.get(key, "").split(",") if w.strip())
-
 
 _cached: Settings | None = None
 
