@@ -111,11 +111,12 @@ def submit(
     With `reject_invalid=True` an invalid number becomes a `rejected` message
     instead of an error. `callback` subscribes the job to its status events
     ({"url": ..., "secret": NAME} or {"task": ..., "queue": ...}; None takes the
-    deployment's SMSQ_CALLBACK, False opts out of it).
-    instead of an error. `lane`: "otp" / "transactional" (the default) go ahead of
-    "bulk" on every account. `valid_for` (seconds) / `valid_until` (epoch seconds): a
-    message not on the wire by then ends `expired` (reason `validity`); an OTP gets
-    SMSQ_OTP_VALID_FOR by default.
+    default of the route's first account, SMSQ_<ACCOUNT>_CALLBACK, else the
+    deployment's SMSQ_CALLBACK; False opts out of them). A message in `messages` may
+    carry its own "callback", which goes before the job's. `lane`: "otp" /
+    "transactional" (the default) go ahead of "bulk" on every account. `valid_for`
+    (seconds) / `valid_until` (epoch seconds): a message not on the wire by then ends
+    `expired` (reason `validity`); an OTP gets SMSQ_OTP_VALID_FOR by default.
     """
     eng = engine()
     plan = producer.plan(eng, recipients, text, messages=messages, account=account,

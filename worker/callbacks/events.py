@@ -8,9 +8,11 @@ a status never goes backwards in what a subscriber sees, and two callers
 racing for the same message produce its event once. The send path pays that
 one script call and, for a subscription that was idle, one task publish.
 
-A job's subscription is the job's `cb` field (a message's own `cb` would
-override it). If a worker dies between a transition and `notify`, beat's sweep (`sweep`)
-runs the same script over the open subscribed jobs, so no event is lost.
+A message's subscription is its own `cb` field if it has one, else its job's `cb`;
+an own `cb` of "-" means the message opted out of its job's subscription: it
+still counts towards `job.completed`, but produces no event of its own. If a
+worker dies between a transition and `notify`, beat's sweep (`sweep`) runs the
+same script over the open subscribed jobs, so no event is lost.
 
 Event rank: sent 1, unknown 2 (no final yet, may still be followed by one),
 a final 3. An event's id is `<message id>:<status>` (`<job id>:completed`),
@@ -109,11 +111,11 @@ for i = 5, #ARGV do
                        'reason', 'prov', 'acc', 'to', 'updated', 'err')
   local rank, last = RANK[v[1]], tonumber(v[3] or '0')
   v[2] = v[2] or jobsub(v[4])  -- a message's own subscription, else its job's
-  local mode = v[2] and fo(v[2])
+  local mode = v[2] and (v[2] == '-' and 'off' or fo(v[2]))
   if mode then
     if rank and (rank > last or (force == '1' and rank == last)) then
       if rank > last then redis.call('HSET', k, 'cbr', rank) end
-      if rank >= 2 or mode ~= '1' then push(v[2], event(id, v)) end
+      if mode ~= 'off' and (rank >= 2 or mode ~= '1') then push(v[2], event(id, v)) end
       if rank >= 2 and last < 2 then completed(v[4]) end
     end
     if math.max(rank or 0, last) < 3 then unsettled = unsettled + 1 end

@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
 
-from providers.errors import ValidationError
+from providers.errors import ConfigurationError, ValidationError
 from worker.callbacks import guard
 from worker.callbacks.events import text
 from worker.settings import Settings
@@ -109,20 +109,41 @@ def _secret_name(name: Any) -> str:
     return name
 
 
-def default(cfg: Settings) -> Subscription | None:
-    """The deployment's default subscription (`SMSQ_CALLBACK`), if any."""
-    return parse(cfg.callback_default, cfg) if cfg.callback_default else None
+def default(cfg: Settings, account: str | None = None) -> Subscription | None:
+    """The default subscription of a job sent from `account`: that account's
+    (`SMSQ_<ACCOUNT>_CALLBACK`), else the deployment's (`SMSQ_CALLBACK`), else None."""
+    if account and cfg.callback_accounts.get(account):
+        return _configured(cfg.callback_accounts[account], cfg,
+                           f"SMSQ_{account.upper()}_CALLBACK")
+    if cfg.callback_default:
+        return _configured(cfg.callback_default, cfg, "SMSQ_CALLBACK")
+    return None
+
+
+def _configured(value: str, cfg: Settings, name: str) -> Subscription:
+    try:
+        return parse(value, cfg)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{name}: {exc.message}") from None
 
 
 def store(r: redis.Redis, sub: Subscription, ttl: int) -> str:
-    key = SUB_PREFIX + sub.id
-    with r.pipeline(transaction=False) as pipe:
-        pipe.hset(key, mapping={"kind": sub.kind, "target": sub.target, "queue": sub.queue,
-                                "secret": sub.secret, "fo": int(sub.finals_only),
-                                "batch": sub.batch})
-        pipe.expire(key, ttl)
-        pipe.execute()
+    store_many(r, [sub], ttl)
     return sub.id
+
+
+def store_many(r: redis.Redis, subs: Iterable[Subscription], ttl: int) -> None:
+    """Write subscriptions (a job's, its messages' own), 500 to a round trip."""
+    batch = list(subs)
+    for start in range(0, len(batch), 500):
+        with r.pipeline(transaction=False) as pipe:
+            for sub in batch[start:start + 500]:
+                key = SUB_PREFIX + sub.id
+                pipe.hset(key, mapping={"kind": sub.kind, "target": sub.target,
+                                        "queue": sub.queue, "secret": sub.secret,
+                                        "fo": int(sub.finals_only), "batch": sub.batch})
+                pipe.expire(key, ttl)
+            pipe.execute()
 
 
 def load(r: redis.Redis, sub_id: str) -> Subscription | None:

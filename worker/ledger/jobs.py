@@ -21,8 +21,9 @@ from worker.ledger.errors import maps_redis_errors
 
 # ARGV: job, idempotency key ('' none), digest, now, release_at, retention, njob,
 # [field, value] * njob (a `lane` field is also written on every record; `bulk` puts
-# them in the account's bulk due index, `qb:<account>`), account, route, then three
-# per record: to, own text ('' = the job's), rejection reason ('' = queued). Returns
+# them in the account's bulk due index, `qb:<account>`), account, route, then four
+# per record: to, own text ('' = the job's), rejection reason ('' = queued), own
+# callback subscription ('' = the job's). Returns
 # {outcome, job, total}: outcome `created`, `duplicate` (same content already written:
 # its job and total; `smsq:wmark` set),
 # `idem_conflict` or `job_conflict` (other content; nothing written).
@@ -65,7 +66,7 @@ for i = 8, 7 + nj, 2 do
 end
 if lane == 'bulk' then due = P .. 'qb:' .. acc end
 local counts, zargs, n = {}, {}, 0
-for i = 10 + nj, #ARGV, 3 do
+for i = 10 + nj, #ARGV, 4 do
   local id = job .. '.' .. n
   local k = P .. 'm:' .. id
   local rec = {'id', id, 'job', job, 'to', ARGV[i], 'acc', acc, 'ri', '0', 'att', '0',
@@ -73,6 +74,7 @@ for i = 10 + nj, #ARGV, 3 do
   if route ~= '' then rec[#rec + 1] = 'route'; rec[#rec + 1] = route end
   if lane ~= '' then rec[#rec + 1] = 'lane'; rec[#rec + 1] = lane end
   if ARGV[i + 1] ~= '' then rec[#rec + 1] = 'text'; rec[#rec + 1] = ARGV[i + 1] end
+  if ARGV[i + 3] ~= '' then rec[#rec + 1] = 'cb'; rec[#rec + 1] = ARGV[i + 3] end
   local st = 'queued'
   if ARGV[i + 2] ~= '' then
     st = 'rejected'
@@ -121,11 +123,13 @@ return n
 
 @dataclass(frozen=True)
 class NewRecord:
-    """One message of a new job: recipient, own text (None: the job's), rejection reason."""
+    """One message of a new job: recipient, own text (None: the job's), rejection reason,
+    own callback subscription id (None: the job's)."""
 
     to: str
     text: str | None = None
     reason: str | None = None
+    cb: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class JobWriter:
         args: list[Any] = [job_id, idempotency_key or "", digest, now, release_at,
                            self.retention, len(flat), *flat, account, route]
         for rec in records:
-            args += [rec.to, rec.text or "", rec.reason or ""]
+            args += [rec.to, rec.text or "", rec.reason or "", rec.cb or ""]
         outcome, job, total = self.replicas.run(self.r, self._create, args)
         return Written(_s(outcome), _s(job), int(total))
 

@@ -22,15 +22,13 @@ from kombu.exceptions import OperationalError
 from providers import REGISTRY, phones, segments
 from providers.errors import ConfigurationError, ValidationError
 from worker.callbacks import notify, sweep
-from worker.callbacks.subscription import Subscription
-from worker.callbacks.subscription import default as default_callback
-from worker.callbacks.subscription import parse as parse_callback
-from worker.callbacks.subscription import store as store_callback
+from worker.callbacks.subscription import store_many as store_callbacks
 from worker.engine import BULK, DEFAULT_LANE, LANES, Engine
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
 from worker.polling import describe
 from worker.producer import controls
+from worker.producer.subscribe import Subscriptions, resolve
 from worker.producer.validity import valid_until as _validity
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
@@ -56,7 +54,7 @@ class _Plan:
     pairs: list[tuple[str, str, str | None]]  # (recipient or raw, text, rejection reason)
     sender: str | None
     options: dict[str, Any]
-    callback: Subscription | None = None
+    subs: Subscriptions = field(default_factory=Subscriptions)
     lane: str = DEFAULT_LANE
     valid_until: float | None = None
 
@@ -67,13 +65,14 @@ def new_job_id() -> str:
 
 def _texts(recipients: Sequence[Any] | None, text: Any,
            messages: Mapping[str, str] | Sequence[Mapping[str, Any]] | None
-           ) -> list[tuple[Any, Any]]:
+           ) -> list[tuple[Any, Any, Any]]:
+    """(recipient, text, the message's own callback or None) per message."""
     if messages is not None and recipients is not None:
         raise ValidationError("give either recipients + text or messages, not both",
                               field="messages")
     if messages is not None:
         if isinstance(messages, Mapping):
-            return list(messages.items())
+            return [(to, body, None) for to, body in messages.items()]
         if not isinstance(messages, Sequence) or isinstance(messages, str):
             raise ValidationError("messages must be a list of {to, text}", field="messages")
         out = []
@@ -81,12 +80,12 @@ def _texts(recipients: Sequence[Any] | None, text: Any,
             if not isinstance(item, Mapping) or "to" not in item:
                 raise ValidationError(f"messages[{i}] must be an object with 'to' and 'text'",
                                       field="messages")
-            out.append((item["to"], item.get("text", text)))
+            out.append((item["to"], item.get("text", text), item.get("callback")))
         return out
     if recipients is None or isinstance(recipients, str | bytes) or not isinstance(
             recipients, Sequence):
         raise ValidationError("recipients must be a list of phone numbers", field="recipients")
-    return [(r, text) for r in recipients]
+    return [(r, text, None) for r in recipients]
 
 
 def printable(value: str) -> str:
@@ -161,7 +160,7 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
     checked: set[str] = set()  # one segment count per distinct text, not per recipient
     if messages is None:  # one text for all: a bad one refuses the job, whatever `strict`
         checked.add(_check_text(text, max_segments))
-    for raw, body in pairs_in:
+    for raw, body, _ in pairs_in:
         good = ""  # the text once it passed its checks: kept with a refused recipient
         try:
             if not (isinstance(body, str) and body in checked):
@@ -176,16 +175,14 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
                 raise ValidationError(f"{exc.message} (recipient #{len(pairs) + 1})",
                                       field="recipients") from None
             pairs.append((printable(str(raw)[:32]), good, exc.message))
-    sub = (None if callback is False else default_callback(engine.cfg) if callback is None
-           else parse_callback(callback, engine.cfg))
-    return _Plan(chain, pairs, sender, dict(options or {}), sub, lane, until)
+    subs = resolve(engine.cfg, callback, chain[0], [own for _, _, own in pairs_in])
+    return _Plan(chain, pairs, sender, dict(options or {}), subs, lane, until)
 
 
 def _digest(p: _Plan) -> str:
     parts: list[Any] = [p.route, p.sender, p.options, p.lane,
                         [(to, t) for to, t, _ in p.pairs]]
-    body = json.dumps(parts + ([p.callback.id] if p.callback else []), sort_keys=True,
-                      ensure_ascii=False)
+    body = json.dumps(parts + p.subs.digest_part(), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -213,10 +210,11 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
            "route": ",".join(p.route), "source": source, "idem": key, "lane": p.lane,
            "vu": f"{p.valid_until:.3f}" if p.valid_until else None,
            "opts": json.dumps(p.options) if p.options else None,
-           "cb": p.callback.id if p.callback else None}
-    if p.callback:
-        store_callback(engine.r, p.callback, engine.ledger.retention)
-    records = [NewRecord(to, None if shared else body, reason) for to, body, reason in p.pairs]
+           "cb": p.subs.job.id if p.subs.job else None}
+    store_callbacks(engine.r, p.subs.by_id.values(), engine.ledger.retention)
+    own = p.subs.own or (None,) * len(p.pairs)
+    records = [NewRecord(to, None if shared else body, reason, cb)
+               for (to, body, reason), cb in zip(p.pairs, own, strict=True)]
     now = time.time()
     # Bulk waits in the ledger's bulk index, due now: beat hands the broker a few seconds'
     # worth at a time, so no deep broker line forms that a transactional send cannot jump.
@@ -235,7 +233,7 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
                 if reason}
     if done.outcome == "duplicate":
         return Submitted(done.job_id, done.ids, rejected, duplicate=True)
-    if p.callback:
+    if p.subs.any:
         sweep.watch(engine, job_id)
         notify(engine, list(rejected))
     if not in_ledger:

@@ -88,6 +88,9 @@ class Settings:
     # signing secrets subscriptions refer to, and where outbound callback HTTP may go.
     callback_default: str = ""  # an https URL, or task:<name>@<queue>; "" = none
     callback_finals_only: bool = False
+    # An account's default subscription (`SMSQ_<ACCOUNT>_CALLBACK`), same syntax, used
+    # before `callback_default`: message > job > account (the route's first) > deployment.
+    callback_accounts: Mapping[str, str] = field(default_factory=dict)
     callback_secret: str = field(default="", repr=False)  # the secret named "default"
     callback_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     callback_schemes: tuple[str, ...] = ("https",)
@@ -147,7 +150,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         smsru_callback_hash=env.get("SMSQ_SMSRU_CALLBACK_HASH", "") in ("1", "true", "yes"),
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
-        **_callbacks(env),
+        **_callbacks(env, accounts),
     )
     target(cfg)  # a bad Redis URL or TLS option fails at start-up, naming the setting
     return cfg

@@ -71,8 +71,10 @@ def routes(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]
     return routes
 
 
-def callbacks(env: Mapping[str, str]) -> dict[str, Any]:
-    """`SMSQ_CALLBACK_SECRETS="billing=whsec_...;crm=whsec_..."`: secrets by name."""
+def callbacks(env: Mapping[str, str], accounts: Mapping[str, AccountConfig]
+              ) -> dict[str, Any]:
+    """`SMSQ_CALLBACK_SECRETS="billing=whsec_...;crm=whsec_..."`: secrets by name; and
+    `SMSQ_<ACCOUNT>_CALLBACK` (as `SMSQ_CALLBACK`): an account's default subscription."""
     named: dict[str, str] = {}
     for item in env.get("SMSQ_CALLBACK_SECRETS", "").split(";"):
         name, sep, value = item.strip().partition("=")
@@ -81,8 +83,11 @@ def callbacks(env: Mapping[str, str]) -> dict[str, Any]:
         if not sep or not name.strip() or not value.strip():
             raise ConfigurationError("SMSQ_CALLBACK_SECRETS takes name=secret pairs split by ';'")
         named[name.strip()] = value.strip()
+    by_account = {name: env[f"SMSQ_{name.upper()}_CALLBACK"].strip() for name in accounts
+                  if env.get(f"SMSQ_{name.upper()}_CALLBACK", "").strip()}
     return {
         "callback_secrets": named,
+        "callback_accounts": by_account,
         "callback_finals_only": env.get("SMSQ_CALLBACK_FINALS_ONLY", "") in ("1", "true", "yes"),
         "callback_schemes": _words(env, "SMSQ_CALLBACK_SCHEMES") or ("https",),
         "callback_allowed_hosts": _words(env, "SMSQ_CALLBACK_ALLOWED_HOSTS"),
