@@ -160,3 +160,52 @@ def test_random_orders_never_go_backwards(cb_engine):
         seen[e["data"]["message_id"]] = r
     assert all(seen.get(i) == 3 for i in job.ids), seed
     assert evs[-1]["type"] == "job.completed"
+
+
+def test_a_huge_job_is_swept_in_turns_and_leaves_after_a_clean_cycle(cb_engine, monkeypatch):
+    """A pass re-reads at most PASS_IDS messages from where the last one stopped and skips
+    the settled prefix; a final whose notify never ran is still produced within a cycle;
+    the job leaves the sweep only after a whole cycle found nothing open."""
+    monkeypatch.setattr(sweep, "PASS_IDS", 10)
+    monkeypatch.setattr(sweep, "CHUNK", 4)
+    read: list[int] = []
+    run = events.run
+    monkeypatch.setattr(events, "run", lambda r, ids, **kw: read.append(len(ids)) or
+                        run(r, ids, **kw))
+    job = submit(cb_engine, [f"+791612345{i:02d}" for i in range(25)], callback=TASK)
+    pids = send(cb_engine, job)
+    for pid in pids[:24]:
+        report(cb_engine, pid, Status.DELIVERED)
+    cb_engine.ledger.transition(job.ids[24], ["sent"], "delivered")  # no notify: a crash
+    t = iter(range(1, 100))
+    passes = 0
+    while cb_engine.r.zscore(events.JOBS, job.job_id) is not None:
+        read.clear()
+        sweep.sweep(cb_engine, cb_engine.clock() + 3600 * next(t))
+        assert sum(read) <= 10
+        passes += 1
+        assert passes < 10
+    finals = [e for e in outbox(cb_engine) if e["type"] == "message.delivered"]
+    assert sorted(e["data"]["message_id"] for e in finals) == sorted(job.ids)
+    assert [e["type"] for e in outbox(cb_engine)][-1] == "job.completed"
+    assert not cb_engine.r.exists(sweep.STATE + job.job_id)
+
+
+def test_the_sweep_keeps_a_job_while_a_message_is_open(cb_engine, monkeypatch):
+    """An open message anywhere keeps the job in the sweep, cycle after cycle; once it is
+    final its event comes and the job leaves."""
+    monkeypatch.setattr(sweep, "PASS_IDS", 4)
+    job = submit(cb_engine, [f"+791612345{i:02d}" for i in range(9)])
+    pids = send(cb_engine, job)
+    for pid in pids[:4] + pids[5:]:
+        report(cb_engine, pid, Status.DELIVERED)
+    for hour in range(1, 8):
+        sweep.sweep(cb_engine, cb_engine.clock() + 3600 * hour)
+        assert cb_engine.r.zscore(events.JOBS, job.job_id) is not None
+    state = cb_engine.r.hgetall(sweep.STATE + job.job_id)
+    assert int(state[b"lo"]) == 4  # the settled prefix is skipped
+    cb_engine.ledger.transition(job.ids[4], ["sent"], "undelivered")  # no notify
+    for hour in range(8, 12):
+        sweep.sweep(cb_engine, cb_engine.clock() + 3600 * hour)
+    assert cb_engine.r.zscore(events.JOBS, job.job_id) is None
+    assert f"{job.ids[4]}:undelivered" in {e["id"] for e in outbox(cb_engine)}
