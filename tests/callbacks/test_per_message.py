@@ -170,3 +170,16 @@ def test_account_default_read_for_declared_accounts_and_checked():
     with pytest.raises(ConfigurationError) as info:
         default(bad, "club2")
     assert "SMSQ_CLUB2_CALLBACK" in info.value.message
+
+
+def test_a_rejected_message_reports_to_its_own_subscription(eng):
+    """A number refused at intake (reject_invalid) still reports to the message's own
+    subscriber, not the job's."""
+    msgs = messages([None, OWN, None])
+    msgs[1]["to"] = "12"
+    plan = producer.plan(eng, None, None, messages=msgs, account="smsru", callback=JOB,
+                         strict=False)
+    job = producer.write(eng, plan)
+    got = by_sub(eng)
+    assert [e["id"] for e in got[sid(OWN)]] == [f"{job.ids[1]}:rejected"]
+    assert sid(JOB) not in got

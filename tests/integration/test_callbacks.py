@@ -48,36 +48,51 @@ def check_order(events, jobs):
         assert r > seen.get(d["message_id"], 0), f"backwards: {e['id']}"
         seen[d["message_id"]] = r
     ids = [i for job in jobs for i in job.ids]
-    assert all(seen.get(i) == 3 for i in ids), "a final event is missing"
+    missing = {i: seen.get(i) for i in ids if seen.get(i) != 3}
+    assert not missing, f"final events missing (id: highest rank seen): {missing}"
     assert {j.job_id for j in jobs} <= done
 
 
 def test_signed_posts_arrive_complete_and_in_order(cb_stack):
     """Reports (smsru) and polling (smsclub) end in signed POSTs the test verifies with
-    standardwebhooks: every final, in order, then job.completed."""
+    standardwebhooks: every final, in order, then job.completed. In a third job every
+    other message has its own subscriber: its events go there, the rest to the job's."""
     cb_stack.sandbox.state.outcomes = {"delivered": 0.7, "undelivered": 0.3}
-    sub = Subscriber()
+    sub, own = Subscriber(), Subscriber()
     try:
         cb = {"url": sub.url, "secret": "test"}
+        msgs = [{"to": f"+7916{i:07d}", "text": "Own"} | (
+            {"callback": {"url": own.url, "secret": "test"}} if i % 2 else {})
+            for i in range(50, 60)]
         jobs = [api.submit([f"+7916{i:07d}" for i in range(20)], "Hi", account="smsru",
                            callback=cb),
                 api.submit([f"+38097{i:07d}" for i in range(10)], "Hi", account="smsclub",
-                           callback={**cb, "batch": 5})]
-        def done():
-            return {e["data"].get("job_id") for e in sub.events
-                                if e["type"] == "job.completed"} >= {j.job_id for j in jobs}
+                           callback={**cb, "batch": 5}),
+                api.submit(messages=msgs, account="smsru", callback=cb)]
+        mixed = jobs[2]
+        def done():  # own's outbox is not ordered with the job's: wait for both
+            owned = {e["data"]["message_id"] for e in own.events
+                     if RANK.get(e["data"]["status"]) is None}
+            return {e["data"].get("job_id") for e in sub.events if e["type"] ==
+                    "job.completed"} >= {j.job_id for j in jobs} and \
+                owned == set(mixed.ids[1::2])
         assert wait_for(done, timeout=90)
-        assert sub.bad_signatures == 0
+        assert sub.bad_signatures == 0 and own.bad_signatures == 0
+        assert {e["data"]["message_id"] for e in own.events} == set(mixed.ids[1::2])
+        theirs = [e for e in sub.events if e["data"].get("job_id") == mixed.job_id]
+        assert {e["data"].get("message_id") for e in theirs} == {*mixed.ids[0::2], None}
+        check_order(own.events + theirs, [mixed])
         check_order([e for e in sub.events if e["data"].get("job_id") == jobs[0].job_id],
                     jobs[:1])
         check_order([e for e in sub.events if e["data"].get("job_id") == jobs[1].job_id],
-                    jobs[1:])
+                    jobs[1:2])
         statuses = {r["id"]: r["status"] for j in jobs for r in api.get_status(j.ids)}
-        finals = {e["data"]["message_id"]: e["data"]["status"] for e in sub.events
+        finals = {e["data"]["message_id"]: e["data"]["status"] for e in sub.events + own.events
                   if e["type"].startswith("message.") and RANK.get(e["data"]["status"]) is None}
         assert finals == statuses
     finally:
         sub.close()
+        own.close()
 
 
 def test_celery_task_reaches_a_second_celery_app(cb_stack):
