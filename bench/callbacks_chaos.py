@@ -195,6 +195,10 @@ def diagnose(s: Stack, rec: Recorder, jobs: list) -> None:
         print("job", j.job_id, {k: v for k, v in r.hgetall(f"smsq:job:{j.job_id}").items()
                                 if k.startswith(("st:", "cb", "total"))})
     print("due", r.zrange("smsq:hook:due", 0, -1, withscores=True), "now", time.time())
+    # Overdue outboxes mean no tick ran; ticks piling up in `smsq` mean beat publishes
+    # but no worker consumes; neither means beat itself stopped.
+    print("queued tasks: smsq", r.llen("smsq"), "smsq.callbacks", r.llen("smsq.callbacks"),
+          "unacked", r.hlen("unacked"))
     print("jobs", r.zrange("smsq:hook:jobs", 0, -1, withscores=True))
     for key in r.scan_iter("smsq:hook:*"):
         if key.startswith(("smsq:hook:q:", "smsq:hook:lock:", "smsq:hook:fail:")):

@@ -91,3 +91,56 @@ def test_messages_flow_and_an_idle_consumer_wakes(redis_server: EmbeddedRedis,
     assert consume(url, 1, ack=False) == [{"n": "late"}]
     assert rclient.hlen("unacked") == 0 and rclient.llen("smsq") == 1  # restored at close
     assert consume(url, 1) == [{"n": "late"}] and rclient.llen("smsq") == 0
+
+
+def test_acks_failing_while_redis_is_down_free_their_prefetch_slots() -> None:
+    """Fails on kombu's own QoS: a node whose in-flight messages were acked while Redis
+    was down kept every prefetch slot taken and never took another message (the callbacks
+    chaos stalled so after a Redis SIGKILL). The failed acks leave the messages in
+    `unacked` (restored later: a duplicate, never a loss) and the consumer goes on."""
+    server = EmbeddedRedis(appendonly=True).start()
+    try:
+        url = server.url
+        publish(url, [{"n": str(i)} for i in range(4)])
+        taken: list[Message] = []
+        with Connection(url, transport=TRANSPORT) as conn, conn.Consumer(
+                QUEUE, callbacks=[lambda body, message: taken.append(message)],
+                accept=["json"], prefetch_count=2):
+            qos = conn.default_channel.qos
+            for _ in range(20):
+                if len(taken) >= 2 or not qos.can_consume():
+                    break
+                try:
+                    conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+            assert len(taken) == 2 and not qos.can_consume()
+            assert server.proc is not None
+            server.proc.kill()  # SIGKILL: no shutdown, the AOF is what survives
+            server.proc.wait()
+            server.proc = None
+            for message in taken:
+                try:
+                    message.ack()
+                except redis.ConnectionError:
+                    pass  # Celery logs "Couldn't ack" and goes on
+                else:
+                    raise AssertionError("the ack reached a dead Redis")
+            assert qos.can_consume()  # the slots are free again
+            server.start()  # restarted from its AOF, on the same port
+            for _ in range(40):
+                if len(taken) >= 4:
+                    break
+                try:
+                    conn.drain_events(timeout=0.5)
+                except (TimeoutError, *conn.connection_errors):
+                    conn.ensure_connection(max_retries=3)
+            assert sorted(m.payload["n"] for m in taken) == ["0", "1", "2", "3"]
+            for message in taken[2:]:
+                message.ack()
+        r = redis.Redis.from_url(url)
+        assert r.llen("smsq") == 0
+        assert r.hlen("unacked") == 2  # the two whose acks failed: back after the timeout
+        r.close()
+    finally:
+        server.cleanup()

@@ -16,6 +16,15 @@
    kombu's connection-error handling, and the worker dies with "Unrecoverable
    error" instead of reconnecting (kombu#582, #970 are older forms of the same).
    Here that case raises a redis ConnectionError, which kombu does handle.
+3. An ack (or reject) while Redis is unreachable. kombu's QoS first removes the message
+   from `unacked` in Redis and only then frees its prefetch slot; when the Redis call
+   fails, the slot is never freed (Celery logs "Couldn't ack" and carries on). A node
+   whose in-flight tasks all finished during a Redis restart has every slot taken and
+   never takes another message, alive and silent: the callbacks chaos with Redis
+   SIGKILLs (bench/callbacks_chaos.py, seed 24) stalled so, every delivery and poll
+   task waiting in the broker for good. Here the slot is freed whatever Redis says;
+   the message stays in `unacked` and comes back after the visibility timeout (every
+   smsq task is idempotent under redelivery).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 
 IDLE_KEY = "smsq:broker:idle"  # never written: BLPOP on it is a server-side sleep
 IDLE_WAIT = 0.2
@@ -56,7 +66,28 @@ def _connparams(channel: Any, asynchronous: bool, parent: Any) -> Any:
     return parent._connparams(channel, asynchronous=asynchronous)
 
 
+class QoS(kombu_redis.QoS):
+    """kombu's, but a failed ack or reject in Redis still frees the prefetch slot."""
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+        except BaseException:
+            if delivery_tag not in self._dirty:
+                virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+            raise
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+        except BaseException:
+            if delivery_tag not in self._dirty:
+                virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+            raise
+
+
 class Channel(kombu_redis.Channel):
+    QoS = QoS
     _idle = False  # the last pop found nothing: wait before the next
 
     def _connparams(self, asynchronous: bool = False) -> Any:
@@ -114,7 +145,9 @@ class Transport(kombu_redis.Transport):
 
 
 class SentinelChannel(kombu_redis.SentinelChannel):
-    """kombu's Sentinel channel (the master found through the sentinels), same fix."""
+    """kombu's Sentinel channel (the master found through the sentinels), same fixes."""
+
+    QoS = QoS
 
     def _connparams(self, asynchronous: bool = False) -> Any:
         return _connparams(self, asynchronous, kombu_redis.SentinelChannel)
