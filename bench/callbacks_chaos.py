@@ -137,22 +137,33 @@ def chaos(n: int, seed: int, redis_kills: int = 0, waves: int = 6) -> dict[str, 
         want = {j.job_id for j in jobs}
         # Done, or stalled: nothing arrived for STALL seconds (a slow tail is not a loss;
         # 20 % of requests fail and each failure waits for beat's next wake-up).
-        seen, quiet_since = 0, time.monotonic()
-        while time.monotonic() - quiet_since < STALL:
-            with rec.lock:
-                done = {e["data"]["job_id"] for e in rec.events if e["type"] == "job.completed"}
-                if len(rec.events) > seen:
-                    seen, quiet_since = len(rec.events), time.monotonic()
-            if done >= want:
+        restarts = 0
+        while True:
+            seen, quiet_since = 0, time.monotonic()
+            while time.monotonic() - quiet_since < STALL:
+                with rec.lock:
+                    done = {e["data"]["job_id"] for e in rec.events
+                            if e["type"] == "job.completed"}
+                    if len(rec.events) > seen:
+                        seen, quiet_since = len(rec.events), time.monotonic()
+                if done >= want:
+                    break
+                time.sleep(1.0)
+            if done >= want or restarts:
                 break
-            time.sleep(1.0)
+            # Stalled: say why, then restart the sending node once (as a supervisor whose
+            # liveness check failed would) to see whether the waiting events still arrive.
+            diagnose(s, rec, jobs)
+            restarts += 1
+            s.kill("worker0", signal.SIGKILL)
+            s.start_worker("worker0", concurrency=4)
         dead = [name for name, proc in s.procs.items() if proc.poll() is not None]
         with rec.lock:
             result = count(rec.events, jobs)
             lag = lags(s, rec, t0)
         if result["lost"]:
             diagnose(s, rec, jobs)
-        return {**result, **lag, "dead": dead}
+        return {**result, **lag, "stalled_node_restarts": restarts, "dead": dead}
     finally:
         s.stop()
         rec.server.shutdown()
