@@ -154,6 +154,10 @@ def chaos(n: int, seed: int, redis_kills: int = 0, waves: int = 6) -> dict[str, 
             # Stalled: say why, then restart the sending node once (as a supervisor whose
             # liveness check failed would) to see whether the waiting events still arrive.
             diagnose(s, rec, jobs)
+            # Celery's SIGUSR1 handler writes every thread's stack to the node's log.
+            s.procs["worker0"].send_signal(signal.SIGUSR1)
+            time.sleep(2.0)
+            print("worker0 stacks in", s.dir / "worker0.log", flush=True)
             restarts += 1
             s.kill("worker0", signal.SIGKILL)
             s.start_worker("worker0", concurrency=4)
