@@ -113,21 +113,20 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     from providers import REGISTRY
     from worker.engine import Engine
     from worker.ops.logs import configure
-    from worker.ops.serve import run_until_stopped, serve
+    from worker.ops.serve import run
 
     configure()
     engine = Engine()
     if not engine.cfg.webhook_token:
         raise ValidationError("SMSQ_WEBHOOK_TOKEN is not set", field="SMSQ_WEBHOOK_TOKEN")
-    server = serve(engine, args.host, args.port)
     pushing = ",".join(name for name, cls in REGISTRY.items() if cls.reports)
     host = args.host if args.host is not None else engine.cfg.webhook_host
-    print(f"smsq webhooks on http://{host}:{server.port}/<token>/{{{pushing}}}",
-          flush=True)
-    run_until_stopped(server)
+
+    def announce(port: int) -> None:
+        print(f"smsq webhooks on http://{host}:{port}/<token>/{{{pushing}}}", flush=True)
+
+    run(engine, args.host, args.port, announce)
     return 0
-
-
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -68,7 +68,8 @@ class Settings:
     import_dir: str = ""  # the only place `smsq.campaign` by name may read a CSV; "" = none
     webhook_host: str = "127.0.0.1"  # the image sets 0.0.0.0; on a host, a TLS proxy is in front
     webhook_port: int = 8088
-    webhook_threads: int = 8  # requests handled at once (each does one Redis round trip)
+    webhook_processes: int = 0  # receiver processes on one socket; 0 = one per CPU
+    webhook_threads: int = 8  # requests one process handles at once
     webhook_connection_limit: int = 1000  # open connections; lowered to fit the open-file limit
     webhook_channel_timeout: float = 15.0  # seconds a connection may stay silent
     webhook_backlog: int = 1024  # listen queue (the kernel caps it at net.core.somaxconn)

@@ -19,6 +19,7 @@ NUMBERS = {
     "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
     "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
     "webhook_port": "SMSQ_WEBHOOK_PORT", "webhook_threads": "SMSQ_WEBHOOK_THREADS",
+    "webhook_processes": "SMSQ_WEBHOOK_PROCESSES",
     "webhook_connection_limit": "SMSQ_WEBHOOK_CONNECTION_LIMIT",
     "webhook_channel_timeout": "SMSQ_WEBHOOK_CHANNEL_TIMEOUT",
     "callback_batch_max": "SMSQ_CALLBACK_BATCH_MAX", "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
