@@ -18,9 +18,9 @@ import psutil
 import pytest
 import requests
 
+from providers.sandbox.server import free_port
 from tests.deploy.conftest import ROOT
 from tests.integration.conftest import wait_for
-from providers.sandbox.server import free_port
 from worker.local.embedded import EmbeddedRedis
 
 pytestmark = pytest.mark.integration
@@ -219,3 +219,14 @@ def test_processes_metrics_are_merged_by_the_parent(broker, tmp_path):
         assert wait_for(lambda: received() == 12, timeout=10), received()
     finally:
         assert rx.stop() == 0
+
+
+def test_processes_die_with_a_killed_parent(broker):
+    """SIGKILL on the parent (no chance to stop them) still leaves no orphaned server."""
+    rx = Receiver(broker, SMSQ_WEBHOOK_PROCESSES="2")
+    assert wait_for(lambda: len(children(rx)) == 2, timeout=20)
+    kids = [psutil.Process(pid) for pid in children(rx)]
+    rx.proc.kill()
+    rx.proc.wait(timeout=10)
+    _gone, alive = psutil.wait_procs(kids, timeout=10)
+    assert not alive

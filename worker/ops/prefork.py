@@ -94,8 +94,9 @@ class Supervisor:
         if pid == 0:  # the child: never back into the parent's loop
             code = 1
             try:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group:
+                # the parent turns it into SIGTERM, which lets running requests finish
                 die_with_parent()
                 self.child()
                 code = 0
