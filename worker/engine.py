@@ -59,6 +59,12 @@ def queues(providers: list[str]) -> list[str]:
     return [queue_for(p) for p in providers] + [queue_for(p, BULK) for p in providers]
 
 
+def high_queues(providers: list[str]) -> list[str]:
+    """The otp/transactional queues only: what a priority worker, which never takes bulk,
+    consumes (`-Q`), so one-off work never waits for a process that holds a bulk send."""
+    return [queue_for(p) for p in providers]
+
+
 def redis_client(cfg: Settings | str, *, timeout: float = 5.0) -> redis.Redis:
     """The ledger's, limiter's and circuit's client: URL, password and TLS from the settings."""
     from worker.transport.connection import target

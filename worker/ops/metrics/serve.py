@@ -33,7 +33,9 @@ def multiproc_dir(configured: str) -> str:
 
 
 def start_worker_server(cfg: Settings) -> str | None:
-    """In a Celery worker's main process, before the pool forks; returns the sample dir."""
+    """In a parent process before it forks (a Celery worker's main process, or the
+    receiver's supervisor with SMSQ_WEBHOOK_PROCESSES > 1): its children write their
+    samples to a per-process file, the parent serves the merged view; returns the dir."""
     if not cfg.metrics_port:
         return None
     path = multiproc_dir(cfg.metrics_dir)
@@ -55,7 +57,7 @@ def start_worker_server(cfg: Settings) -> str | None:
 
 
 def start_receiver_server(cfg: Settings) -> None:
-    """The receiver is one process: its own registry, plus the Redis gauges."""
+    """The receiver as one process: its own registry, plus the Redis gauges."""
     if not cfg.metrics_port:
         return
     enable()
