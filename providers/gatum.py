@@ -158,7 +158,7 @@ class Gatum(GatumEndpoints, Provider, BlackList, ServerGroups, BulkSend):
         each object's `lifetime` counted when the request leaves."""
         if not messages:
             return []
-        keys: list[tuple[str, str, int | None]] = []
+        keys: list[tuple[str, str, int | str | None]] = []
         for m in messages:
             if self._key(m) not in keys:
                 keys.append(self._key(m))
@@ -179,7 +179,7 @@ class Gatum(GatumEndpoints, Provider, BlackList, ServerGroups, BulkSend):
         return [entry_result(m, _take(entries[keys.index(self._key(m))],
                                       phones.digits(m.recipient))) for m in messages]
 
-    def _key(self, message: OutgoingMessage) -> tuple[str, str, int | None]:
+    def _key(self, message: OutgoingMessage) -> tuple[str, str, int | str | None]:
         return self.sender_of(message), message.text, bucket(message, LIFETIME)
 
     def message_object(self, numbers: list[str], sender: str, text: str,

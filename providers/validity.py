@@ -52,7 +52,10 @@ class WireValidity:
 
     def units(self, remaining: float) -> int:
         """Whole units, rounded down, clamped to the range; ValidityExpired below it."""
-        whole = math.floor(remaining / self.unit + 1e-9) if math.isfinite(remaining) else 0
+        if math.isnan(remaining):
+            whole = 0
+        else:
+            whole = self.high if remaining == math.inf else math.floor(remaining / self.unit)
         if whole < self.low:
             raise ValidityExpired(f"{remaining:.1f} s of validity left, below the gateway's "
                                   f"minimum {self.param}", code="validity")
@@ -79,12 +82,14 @@ def deadline(messages: Iterable[OutgoingMessage]) -> float | None:
     return min(ends) if ends else None
 
 
-def bucket(message: OutgoingMessage, wire: WireValidity | None) -> int | None:
+def bucket(message: OutgoingMessage, wire: WireValidity | None) -> int | str | None:
     """Messages with equal buckets may share a request: their deadlines lie within one unit
     of each other (one chunk of CHUNK seconds where the gateway takes no parameter, as the
     worker expires a whole request once its earliest deadline passes). None: no deadline."""
     if message.valid_until is None:
         return None
+    if not math.isfinite(message.valid_until):
+        return str(message.valid_until)  # "inf" / "nan": apart from every real deadline
     width = wire.unit if wire is not None else CHUNK
     return math.floor(message.valid_until / width)
 

@@ -149,3 +149,17 @@ def test_random_deadlines_never_go_out_longer_than_what_remains(smsru, sandbox, 
         ttl = int(sends(sandbox)[-1]["validity"])
         assert 1 <= ttl <= 1440 and ttl * 60 <= start + left - clock.now
         assert ttl == min(1440, int((start + left - clock.now) // 60))
+
+
+def test_hostile_deadlines_and_options(smsru, sandbox, clock):
+    """An infinite deadline is no limit (the cap), NaN is no time left, junk options yield."""
+    inf = OutgoingMessage("r1", A, "x", "smsq", {"ttl": {"a": 1}}, valid_until=float("inf"))
+    nan = OutgoingMessage("r2", B, "x", "smsq", valid_until=float("nan"))
+    assert smsru.batch_key(inf) != smsru.batch_key(nan) != smsru.batch_key(msg(A, clock, 60))
+    smsru.send([inf])
+    assert sends(sandbox)[-1]["validity"] == "1440"
+    with pytest.raises(ValidityExpired):
+        smsru.send([nan])
+    for given in (True, -3, 2.5, "", None, "7"):
+        smsru.send([msg(A, clock, 600, ttl=given)])
+        assert sends(sandbox)[-1]["validity"] == ("7" if given == "7" else "10")
