@@ -7,12 +7,12 @@ smsq passes its message ref, so an ambiguous send can be reconciled through
 library's order, but only while the failure proves the request never left.
 
 Validity on the wire: `valid`, the message's lifetime. The seed shows the
-`hh:mm` form (`valid=01:00`); SMSC's own pages (not in providers.md, so
-inferred) also take whole hours and give the range 1..24 hours, 00:01..24:00.
-smsq always sends `hh:mm`: the remaining validity rounded down to the minute,
-capped at 24:00; under one minute left, nothing is sent (ValidityExpired). A
-producer's own `valid` option stays when it is shorter. Status 3 "Просрочено"
-is what an expired message reports.
+`hh:mm` form (`valid=01:00`); third-party clients send whole hours (`valid=1`,
+"lifetime in hours"). Inferred, not in a source we hold: the range 1..24 hours,
+00:01..24:00. smsq always sends `hh:mm`: the remaining validity rounded down to
+the minute, capped at 24:00; under one minute left, nothing is sent
+(ValidityExpired). A producer's own `valid` option stays when it is shorter.
+Status 3 "Просрочено" is what an expired message reports.
 """
 
 from __future__ import annotations
