@@ -112,8 +112,9 @@ def ru_submit(engine, phone, text, **kw):
 
 
 def test_the_remaining_validity_goes_on_the_wire(timed, sandbox):
-    """Submitted with 10 min, sent 3 min later: ttl=7 in the request the sandbox got."""
-    job = ru_submit(timed, "+79161234501", "Code 1", valid_for=600)
+    """Submitted with 10.5 min, sent 3 min later: ttl=7 in the request the sandbox got
+    (half a minute off the boundary: the ledger keeps deadlines to the millisecond)."""
+    job = ru_submit(timed, "+79161234501", "Code 1", valid_for=630)
     timed.clock.advance(180)
     assert sending.deliver(timed, job.ids, RU) == {"sent": 1}
     assert ru_sends(sandbox)[-1]["validity"] == "7"
@@ -122,8 +123,8 @@ def test_the_remaining_validity_goes_on_the_wire(timed, sandbox):
 def test_different_deadlines_are_not_merged_into_one_ttl(timed, sandbox):
     """Two OTPs and a message without validity, one deliver: one request each, its own ttl
     (sms.ru could carry all three texts in one request, but not three ttls)."""
-    jobs = [ru_submit(timed, "+79161234501", "Code 1", valid_for=300),
-            ru_submit(timed, "+79161234502", "Code 2", valid_for=900),
+    jobs = [ru_submit(timed, "+79161234501", "Code 1", valid_for=330),
+            ru_submit(timed, "+79161234502", "Code 2", valid_for=930),
             ru_submit(timed, "+79161234503", "Hello")]
     ids = [i for j in jobs for i in j.ids]
     assert sending.deliver(timed, ids, RU) == {"sent": 3}
