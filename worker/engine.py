@@ -117,6 +117,8 @@ class Engine:
                     throttle=self._throttle(acc),
                     timeout=(self.cfg.connect_timeout, self.cfg.read_timeout),
                 )
+                # remaining validity on the wire is counted by the engine's clock
+                self._providers[acc.name].clock = lambda: self.clock()
             return self._providers[acc.name]
 
     def _throttle(self, acc: AccountConfig) -> Callable[[], Callable[[], None] | None]:
