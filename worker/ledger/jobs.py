@@ -21,11 +21,20 @@ from worker.ledger.errors import maps_redis_errors
 
 # ARGV: job, idempotency key ('' none), digest, now, release_at, retention, njob,
 # [field, value] * njob (a `lane` field is also written on every record; `bulk` puts
-# them in the account's bulk due index, `qb:<account>`), account, route, then three
-# per record: to, own text ('' = the job's), rejection reason ('' = queued). Returns
-# {outcome, job, total}: outcome `created`, `duplicate` (same content already written:
-# its job and total; `smsq:wmark` set),
-# `idem_conflict` or `job_conflict` (other content; nothing written).
+# them in the account's bulk due index, `qb:<account>`), account, route, the lane's
+# per-recipient caps per hour and per day (0 = none), then three per record: to, own
+# text ('' = the job's), rejection reason ('' = queued). Returns {outcome, job, total,
+# capped indexes...}: outcome `created`, `duplicate` (same content already written: its
+# job and total; `smsq:wmark` set), `idem_conflict` or `job_conflict` (other content;
+# nothing written).
+#
+# Caps: a message that would be queued is first counted against its recipient in
+# `cap:<lane>:<sha1 of the E.164>`, a sorted set of the message ids sent that number in
+# the last day (or hour), scored by `now`. Over either cap, the message is written
+# `rejected` (reason recipient_cap) instead, counts nothing, and `capped` (a hash of
+# totals by lane, the metric) goes up. The count happens here, in the one step that
+# writes the job, so a message counts exactly once: a duplicate or conflicting call
+# returns above, and a retry or a redelivered send never comes back here.
 CREATE_JOB = r"""
 local P = 'smsq:'
 local job, idem, digest = ARGV[1], ARGV[2], ARGV[3]
@@ -59,24 +68,47 @@ local nj = tonumber(ARGV[7])
 local jf = {'digest', digest, 'created', now}
 for i = 8, 7 + nj do jf[#jf + 1] = ARGV[i] end
 local acc, route = ARGV[8 + nj], ARGV[9 + nj]
+local per_hour, per_day = tonumber(ARGV[10 + nj]), tonumber(ARGV[11 + nj])
+local t = tonumber(now)
+local span = 3600
+if per_day > 0 then span = 86400 end
+local capped = {}
 local lane, due = '', P .. 'q'
 for i = 8, 7 + nj, 2 do
   if ARGV[i] == 'lane' then lane = ARGV[i + 1] end
 end
 if lane == 'bulk' then due = P .. 'qb:' .. acc end
 local counts, zargs, n = {}, {}, 0
-for i = 10 + nj, #ARGV, 3 do
+-- Whether `to` may take one more message of this lane; if so it is counted as `id`.
+local function admit(to, id)
+  if (per_hour <= 0 and per_day <= 0) or lane == '' then return true end
+  local ck = P .. 'cap:' .. lane .. ':' .. redis.sha1hex(to)
+  redis.call('ZREMRANGEBYSCORE', ck, '-inf', t - span)
+  if per_day > 0 and redis.call('ZCARD', ck) >= per_day then return false end
+  if per_hour > 0 and redis.call('ZCOUNT', ck, '(' .. (t - 3600), '+inf') >= per_hour then
+    return false
+  end
+  redis.call('ZADD', ck, t, id)
+  redis.call('EXPIRE', ck, span + 60)
+  return true
+end
+for i = 12 + nj, #ARGV, 3 do
   local id = job .. '.' .. n
   local k = P .. 'm:' .. id
+  local reason = ARGV[i + 2]
+  if reason == '' and not admit(ARGV[i], id) then
+    reason = 'recipient_cap'
+    capped[#capped + 1] = n
+  end
   local rec = {'id', id, 'job', job, 'to', ARGV[i], 'acc', acc, 'ri', '0', 'att', '0',
                'created', now, 'updated', now}
   if route ~= '' then rec[#rec + 1] = 'route'; rec[#rec + 1] = route end
   if lane ~= '' then rec[#rec + 1] = 'lane'; rec[#rec + 1] = lane end
   if ARGV[i + 1] ~= '' then rec[#rec + 1] = 'text'; rec[#rec + 1] = ARGV[i + 1] end
   local st = 'queued'
-  if ARGV[i + 2] ~= '' then
+  if reason ~= '' then
     st = 'rejected'
-    rec[#rec + 1] = 'reason'; rec[#rec + 1] = ARGV[i + 2]
+    rec[#rec + 1] = 'reason'; rec[#rec + 1] = reason
   end
   rec[#rec + 1] = 'st'; rec[#rec + 1] = st
   redis.call('HSET', k, unpack(rec))
@@ -105,7 +137,10 @@ if idem ~= '' then
   redis.call('SET', P .. 'idem:' .. idem, cjson.encode({digest = digest, job = job}),
              'EX', retention)
 end
-return {'created', job, n}
+if #capped > 0 then redis.call('HINCRBY', P .. 'capped', lane, #capped) end
+local out = {'created', job, n}
+for _, c in ipairs(capped) do out[#out + 1] = c end
+return out
 """
 
 # ARGV: score, id, id, ...: queued ids still in the due index get `score` (XX: an id
@@ -117,6 +152,15 @@ for i = 2, #ARGV do
 end
 return n
 """
+
+
+CAPPED_KEY = "smsq:capped"  # messages refused by a per-recipient cap, by lane, ever
+
+
+def capped_totals(r: redis.Redis) -> dict[str, int]:
+    """Messages a per-recipient cap refused so far, by lane (the metric's counter)."""
+    raw: Any = r.hgetall(CAPPED_KEY)
+    return {_s(k): int(v) for k, v in raw.items()}
 
 
 @dataclass(frozen=True)
@@ -135,6 +179,7 @@ class Written:
     outcome: str
     job_id: str
     total: int
+    capped: tuple[int, ...] = ()  # indexes of the messages refused by a per-recipient cap
 
     @property
     def ids(self) -> list[str]:
@@ -155,17 +200,21 @@ class JobWriter:
 
     def create(self, job_id: str, job_fields: Mapping[str, Any], records: Sequence[NewRecord],
                *, digest: str, now: float, release_at: float, account: str = "",
-               route: str = "", idempotency_key: str | None = None) -> Written:
+               route: str = "", idempotency_key: str | None = None,
+               caps: tuple[int, int] = (0, 0)) -> Written:
+        """Write the job; `caps` (per hour, per day; 0 = none) limit the messages of its lane
+        to one recipient (see CREATE_JOB)."""
         flat: list[str] = []
         for key, value in job_fields.items():
             if value is not None:
                 flat += [key, str(value)]
         args: list[Any] = [job_id, idempotency_key or "", digest, now, release_at,
-                           self.retention, len(flat), *flat, account, route]
+                           self.retention, len(flat), *flat, account, route,
+                           int(caps[0]), int(caps[1])]
         for rec in records:
             args += [rec.to, rec.text or "", rec.reason or ""]
-        outcome, job, total = self.replicas.run(self.r, self._create, args)
-        return Written(_s(outcome), _s(job), int(total))
+        outcome, job, total, *capped = self.replicas.run(self.r, self._create, args)
+        return Written(_s(outcome), _s(job), int(total), tuple(int(i) for i in capped))
 
     def rescore(self, ids: Sequence[str], score: float) -> int:
         """Move queued ids' next release to `score` (e.g. now, when their dispatch failed)."""
