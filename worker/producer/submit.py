@@ -203,8 +203,6 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
     est = p.estimate.without(capped)
     if done.outcome == "duplicate":
         return Submitted(done.job_id, done.ids, rejected, duplicate=True, estimate=est)
-    if capped:
-        log.warning("sms_recipient_capped", job_id=job_id, lane=p.lane, count=len(capped))
     if p.callback:
         sweep.watch(engine, job_id)
         notify(engine, list(rejected))
