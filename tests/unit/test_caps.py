@@ -14,7 +14,8 @@ import redis
 
 from providers.errors import ValidationError
 from worker.engine import Engine
-from worker.ledger.jobs import CAPPED_KEY, NewRecord, capped_totals
+from worker.ledger.caps import CAPPED_KEY, capped_totals
+from worker.ledger.jobs import NewRecord
 from worker.ops.metrics.serve import RedisCollector
 from worker.producer import intake
 from worker.producer import submit as producer

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from worker.ledger.caps import ADMIT_FN
 from worker.ledger.durable import NO_WAIT, Replicas
 from worker.ledger.errors import maps_redis_errors
 
@@ -28,14 +29,12 @@ from worker.ledger.errors import maps_redis_errors
 # job and total; `smsq:wmark` set), `idem_conflict` or `job_conflict` (other content;
 # nothing written).
 #
-# Caps: a message that would be queued is first counted against its recipient in
-# `cap:<lane>:<sha1 of the E.164>`, a sorted set of the message ids sent that number in
-# the last day (or hour), scored by `now`. Over either cap, the message is written
-# `rejected` (reason recipient_cap) instead, counts nothing, and `capped` (a hash of
-# totals by lane, the metric) goes up. The count happens here, in the one step that
-# writes the job, so a message counts exactly once: a duplicate or conflicting call
-# returns above, and a retry or a redelivered send never comes back here.
-CREATE_JOB = r"""
+# Caps (worker/ledger/caps.py): a message that would be queued is first counted against
+# its recipient; over its lane's cap it is written `rejected` (reason recipient_cap)
+# instead and counts nothing. The count happens in the one step that writes the job, so
+# a message counts exactly once: a duplicate or conflicting call returns before it, and
+# a retry or a redelivered send never comes back here.
+CREATE_JOB = ADMIT_FN + r"""
 local P = 'smsq:'
 local job, idem, digest = ARGV[1], ARGV[2], ARGV[3]
 local now, release, retention = ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -70,8 +69,6 @@ for i = 8, 7 + nj do jf[#jf + 1] = ARGV[i] end
 local acc, route = ARGV[8 + nj], ARGV[9 + nj]
 local per_hour, per_day = tonumber(ARGV[10 + nj]), tonumber(ARGV[11 + nj])
 local t = tonumber(now)
-local span = 3600
-if per_day > 0 then span = 86400 end
 local capped = {}
 local lane, due = '', P .. 'q'
 for i = 8, 7 + nj, 2 do
@@ -79,24 +76,11 @@ for i = 8, 7 + nj, 2 do
 end
 if lane == 'bulk' then due = P .. 'qb:' .. acc end
 local counts, zargs, n = {}, {}, 0
--- Whether `to` may take one more message of this lane; if so it is counted as `id`.
-local function admit(to, id)
-  if (per_hour <= 0 and per_day <= 0) or lane == '' then return true end
-  local ck = P .. 'cap:' .. lane .. ':' .. redis.sha1hex(to)
-  redis.call('ZREMRANGEBYSCORE', ck, '-inf', t - span)
-  if per_day > 0 and redis.call('ZCARD', ck) >= per_day then return false end
-  if per_hour > 0 and redis.call('ZCOUNT', ck, '(' .. (t - 3600), '+inf') >= per_hour then
-    return false
-  end
-  redis.call('ZADD', ck, t, id)
-  redis.call('EXPIRE', ck, span + 60)
-  return true
-end
 for i = 12 + nj, #ARGV, 3 do
   local id = job .. '.' .. n
   local k = P .. 'm:' .. id
   local reason = ARGV[i + 2]
-  if reason == '' and not admit(ARGV[i], id) then
+  if reason == '' and not admit(lane, ARGV[i], id, t, per_hour, per_day) then
     reason = 'recipient_cap'
     capped[#capped + 1] = n
   end
@@ -152,15 +136,6 @@ for i = 2, #ARGV do
 end
 return n
 """
-
-
-CAPPED_KEY = "smsq:capped"  # messages refused by a per-recipient cap, by lane, ever
-
-
-def capped_totals(r: redis.Redis) -> dict[str, int]:
-    """Messages a per-recipient cap refused so far, by lane (the metric's counter)."""
-    raw: Any = r.hgetall(CAPPED_KEY)
-    return {_s(k): int(v) for k, v in raw.items()}
 
 
 @dataclass(frozen=True)

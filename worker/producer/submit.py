@@ -27,6 +27,7 @@ from worker.callbacks.subscription import default as default_callback
 from worker.callbacks.subscription import parse as parse_callback
 from worker.callbacks.subscription import store as store_callback
 from worker.engine import BULK, DEFAULT_LANE, LANES, Engine
+from worker.ledger.caps import REASON as CAPPED
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
 from worker.polling import describe
@@ -38,7 +39,6 @@ from worker.producer.validity import valid_until as _validity
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})\Z")
 MAX_RECIPIENTS = 100_000
-CAPPED = "recipient_cap"  # the reason of a message a per-recipient cap refused
 # A broker that cannot take the messages now: the release sweep sends them later.
 BROKER_DOWN = (OperationalError, redis.ConnectionError, redis.TimeoutError, OSError)
 log = structlog.get_logger("smsq.producer")

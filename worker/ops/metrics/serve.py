@@ -14,7 +14,7 @@ import structlog
 from providers import REGISTRY as PROVIDERS
 from worker.callbacks import outbox
 from worker.engine import LANES
-from worker.ledger.jobs import capped_totals
+from worker.ledger.caps import capped_totals
 from worker.ledger.lifecycle import Status
 from worker.ops import health
 from worker.ops.metrics.counters import enable, rolling
