@@ -120,3 +120,13 @@ def test_a_capped_recipient_is_shown_rejected(smsq_env, capsys):
     assert lines[0].endswith("1 message(s) queued, 1 rejected (recipient_cap); "
                              "1 segment each (GSM-7), 1 in total, est. cost 0.35"), lines[0]
     assert lines[1].endswith(".0  rejected: recipient_cap") and "rejected" not in lines[2]
+
+
+def test_mixed_texts_are_described_by_range_and_encodings():
+    """Per-recipient texts of different lengths and alphabets; a refused one counts 0."""
+    from worker.producer.estimate import estimate
+
+    est = estimate(["hi", "Привет, мир! " * 6, None], 0.1)
+    assert est.segments == (1, 2, 0) and est.encodings == ("gsm7", "ucs2")
+    assert est.describe() == "1-2 segments per message (GSM-7/UCS-2), 3 in total, est. cost 0.30"
+    assert est.without({1}).total == 1 and estimate([None], None).describe() == "0 segments"

@@ -5,7 +5,7 @@ as campaigns count theirs (`providers.segments`)."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from providers import segments
@@ -20,7 +20,6 @@ class Estimate:
     segments: tuple[int, ...] = ()
     encodings: tuple[str, ...] = ()  # "gsm7" / "ucs2", the distinct ones of the sent texts
     price: float | None = None  # per segment; None: no price configured
-    max_segments: int | None = field(default=None, compare=False)  # the limit that applied
 
     @property
     def total(self) -> int:
@@ -54,8 +53,7 @@ class Estimate:
         return f"{each} ({kinds}), {self.total} in total, {cost}"
 
 
-def estimate(texts: Sequence[str | None], price: float | None,
-             max_segments: int | None = None) -> Estimate:
+def estimate(texts: Sequence[str | None], price: float | None) -> Estimate:
     """One entry per message: its text, or None for a message refused already."""
     parts, kinds = [], []
     for text in texts:
@@ -66,4 +64,4 @@ def estimate(texts: Sequence[str | None], price: float | None,
         parts.append(info.segments)
         if info.encoding not in kinds:
             kinds.append(info.encoding)
-    return Estimate(tuple(parts), tuple(sorted(kinds)), price, max_segments)
+    return Estimate(tuple(parts), tuple(sorted(kinds)), price)

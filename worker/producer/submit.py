@@ -140,7 +140,7 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
     sub = (None if callback is False else default_callback(engine.cfg) if callback is None
            else parse_callback(callback, engine.cfg))
     est = estimate([None if reason else body for _, body, reason in pairs],
-                   engine.cfg.prices.get(chain[0]), max_segments and max_segments[0])
+                   engine.cfg.prices.get(chain[0]))
     return _Plan(chain, pairs, sender, dict(options or {}), sub, lane, until, est)
 
 
