@@ -10,7 +10,10 @@ nothing and adds one to `smsq:capped` (totals by lane: the Prometheus counter).
 
 `ADMIT_FN` is Lua shared by the two places that count: the script that writes a job
 (worker/ledger/jobs.py, so that a job and its counts are one atomic step) and `ADMIT`
-here, which campaigns call when they release recipients to the pipeline.
+here, which campaigns call when they release recipients to the pipeline. There the
+count and the release are two steps: a recipient counted and then not released (its
+campaign cancelled in between) keeps its count, and the count is not written under
+SMSQ_REDIS_MIN_REPLICAS' WAIT (a failover may forget a few: caps err towards sending).
 """
 
 from __future__ import annotations
