@@ -25,17 +25,32 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.file:
         with open(args.file, encoding="utf-8", errors="replace") as fh:
             recipients += [line.strip() for line in fh if line.strip()]
+    common: dict[str, Any] = {"account": args.account, "route": args.route,
+                              "sender": args.sender, "lane": args.lane,
+                              "valid_for": args.valid_for}
     try:
-        result = api.submit(recipients, args.text, account=args.account, route=args.route,
-                            sender=args.sender, idempotency_key=args.idempotency_key,
-                            job_id=args.job_id, lane=args.lane,
-                            valid_for=args.valid_for)
+        if args.dry_run:
+            est = api.estimate(recipients, args.text, **common)
+        else:
+            result = api.submit(recipients, args.text, idempotency_key=args.idempotency_key,
+                                job_id=args.job_id, **common)
     except ValidationError as exc:
         raise _as_typed(exc, recipients) from None
-    emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate},
-         f"job {result.job_id}: {len(result.ids)} message(s) queued"
+    if args.dry_run:
+        emit(args, {"dry_run": True, "messages": len(est.segments), **est.as_dict()},
+             f"dry run: {len(est.segments)} message(s), {est.describe()}; nothing queued "
+             "(per-recipient caps are counted only when sent)")
+        return 0
+    est, refused = result.estimate, result.rejected
+    why = ", ".join(sorted(set(refused.values())))
+    emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate,
+                "rejected": refused, **est.as_dict()},
+         f"job {result.job_id}: {len(result.ids) - len(refused)} message(s) queued"
+         + (f", {len(refused)} rejected ({why})" if refused else "")
          + (" (already submitted with this idempotency key)" if result.duplicate else "")
-         + "\n" + "\n".join(result.ids))
+         + f"; {est.describe()}\n"
+         + "\n".join(i + (f"  rejected: {refused[i]}" if i in refused else "")
+                     for i in result.ids))
     return 0
 
 
@@ -162,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="otp / transactional go ahead of bulk on every account")
     p.add_argument("--valid-for", type=float, help="seconds; not sent later than that "
                    "(ends expired); otp default SMSQ_OTP_VALID_FOR")
+    p.add_argument("--dry-run", action="store_true", help="check the input and print the "
+                   "SMS segments and estimated cost; queue nothing")
     p = add("status", cmd_status, "show messages' status, or a job's counts")
     p.add_argument("ids", nargs="*", help="message ids")
     p.add_argument("--job", help="a job id")

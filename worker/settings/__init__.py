@@ -9,6 +9,7 @@ environment; task messages and the ledger name accounts only.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from worker.settings.accounts import accounts as _accounts
 from worker.settings.accounts import callbacks as _callbacks
 from worker.settings.accounts import number as _num
 from worker.settings.accounts import routes as _routes
-from worker.settings.names import NUMBERS, TEXTS
+from worker.settings.names import COUNTS, NUMBERS, TEXTS
 from worker.transport.connection import check_url, target
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -101,12 +102,26 @@ class Settings:
     callback_sweep_interval: float = 15.0
     lanes: str = "priority"  # or "fifo": one line per account, as before lanes (B6 only)
     otp_valid_for: float = 300.0  # an OTP's validity when the producer gives none; 0 = none
+    # Per-recipient caps by lane (README "Lanes"): messages to one number in the last hour /
+    # day; one more is refused at submit as `rejected` (reason recipient_cap). 0 = no cap.
+    cap_otp_hour: int = 5
+    cap_otp_day: int = 20
+    cap_transactional_hour: int = 0
+    cap_transactional_day: int = 0
+    cap_bulk_hour: int = 0
+    cap_bulk_day: int = 0
+    max_segments: int = 10  # SMS parts one message may take (the gateway's own limit too); 0 = any
 
     @property
     def redispatch_after(self) -> float:
         """A dispatched message is dispatched again by beat only after this: by then its
         deliver task either ran, or was lost with a node and restored by the broker."""
         return self.visibility_timeout + 60.0
+
+    def caps(self, lane: str) -> tuple[int, int]:
+        """The lane's per-recipient caps: (per hour, per day), 0 = none."""
+        return (int(getattr(self, f"cap_{lane}_hour", 0)),
+                int(getattr(self, f"cap_{lane}_day", 0)))
 
     def account(self, name: str) -> AccountConfig:
         try:
@@ -133,10 +148,16 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     for name, key in NUMBERS.items():
         default = getattr(defaults, name)
         value = _num(env, key, default)
-        values[name] = int(value) if isinstance(default, int) else value
+        values[name] = int(value) if isinstance(default, int) and name not in COUNTS else value
     for name, key in TEXTS.items():
         values[name] = env.get(key) or getattr(defaults, name)
     check_url(values["redis_url"])
+    for name in COUNTS:
+        value = values[name]
+        if not (math.isfinite(value) and value >= 0 and value == int(value)):
+            raise ConfigurationError(f"{NUMBERS[name]} must be a whole number >= 0 (0 = no "
+                                     f"limit), got {value:g}")
+        values[name] = int(value)
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
     values["state_dir"] = env.get("SMSQ_STATE_DIR") or _default_state_dir(env)
     accounts = _accounts(env)

@@ -13,6 +13,8 @@ import structlog
 
 from providers import REGISTRY as PROVIDERS
 from worker.callbacks import outbox
+from worker.engine import LANES
+from worker.ledger.caps import capped_totals
 from worker.ledger.lifecycle import Status
 from worker.ops import health
 from worker.ops.metrics.counters import enable, rolling
@@ -114,6 +116,7 @@ class RedisCollector:
         yield from families
 
     def _families(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily as C
         from prometheus_client.core import GaugeMetricFamily as G
 
         r, cfg = self.r, self.cfg
@@ -150,6 +153,10 @@ class RedisCollector:
         yield lag
         yield _family(G("smsq_callbacks", "Status callback events parked as failed, and "
                         "subscriber outboxes waiting", labels=["state"]), outbox.gauges(r))
+        capped = capped_totals(r)
+        yield _family(C("smsq_recipient_cap_rejected", "Messages refused at submit by a "
+                        "per-recipient cap (rejected, reason recipient_cap)", labels=["lane"]),
+                      {lane: capped.get(lane, 0) for lane in LANES})
 
 
 def _family(family: Any, values: dict[str, Any]) -> Any:
