@@ -7,6 +7,7 @@ line naming the problem and exit 2 (bad input) or 1 (anything else).
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -206,5 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return failures.run(args.handler, args)
 
 
+def entry() -> int:
+    """The `smsq` command: logs go to stderr (warnings and up; webhooks and sandbox set their
+    own level), so what a command prints on stdout, `--json` included, is only its output.
+    `main()` leaves logging alone for callers that configured their own."""
+    from worker.ops.logs import configure
+
+    configure(level=logging.WARNING)
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
