@@ -26,6 +26,7 @@ from worker.callbacks.subscription import Subscription
 from worker.callbacks.subscription import default as default_callback
 from worker.callbacks.subscription import parse as parse_callback
 from worker.callbacks.subscription import store as store_callback
+from worker.contacts.suppression import Suppression
 from worker.engine import BULK, DEFAULT_LANE, LANES, Engine
 from worker.ledger.caps import REASON as CAPPED
 from worker.ledger.errors import LedgerUnavailable
@@ -137,11 +138,23 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
                 raise ValidationError(f"{exc.message} (recipient #{len(pairs) + 1})",
                                       field="recipients") from None
             pairs.append((printable(str(raw)[:32]), good, exc.message))
+    if lane != BULK and lane in engine.cfg.suppress_lanes:  # bulk: checked at its release
+        pairs = _drop_opted_out(engine, pairs)
     sub = (None if callback is False else default_callback(engine.cfg) if callback is None
            else parse_callback(callback, engine.cfg))
     est = estimate([None if reason else body for _, body, reason in pairs],
                    engine.cfg.prices.get(chain[0]))
     return _Plan(chain, pairs, sender, dict(options or {}), sub, lane, until, est)
+
+
+def _drop_opted_out(engine: Engine, pairs: list[tuple[str, str, str | None]]
+                    ) -> list[tuple[str, str, str | None]]:
+    """SMSQ_SUPPRESS_LANES names this lane: numbers on the opt-out list are `rejected`
+    (reason suppressed) in the job, never sent."""
+    listed = Suppression(engine.r, engine.cfg.default_region).local(
+        [to for to, _, reason in pairs if reason is None])
+    return [(to, body, "suppressed" if reason is None and to in listed else reason)
+            for to, body, reason in pairs]
 
 
 def _digest(p: _Plan) -> str:

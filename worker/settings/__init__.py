@@ -111,6 +111,8 @@ class Settings:
     cap_bulk_hour: int = 0
     cap_bulk_day: int = 0
     max_segments: int = 10  # SMS parts one message may take (the gateway's own limit too); 0 = any
+    # Lanes whose messages the opt-out list (`smsq suppress`) stops; bulk always.
+    suppress_lanes: tuple[str, ...] = ("bulk",)
 
     @property
     def redispatch_after(self) -> float:
@@ -169,10 +171,23 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         smsru_callback_hash=env.get("SMSQ_SMSRU_CALLBACK_HASH", "") in ("1", "true", "yes"),
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
+        suppress_lanes=_suppress_lanes(env),
         **_callbacks(env),
     )
     target(cfg)  # a bad Redis URL or TLS option fails at start-up, naming the setting
     return cfg
+
+
+def _suppress_lanes(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`SMSQ_SUPPRESS_LANES="transactional,bulk"`: bulk is in it whatever is listed."""
+    lanes = ("otp", "transactional", "bulk")
+    named = [w.strip().lower() for w in env.get("SMSQ_SUPPRESS_LANES", "").split(",")
+             if w.strip()]
+    unknown = [w for w in named if w not in lanes]
+    if unknown:
+        raise ConfigurationError(f"SMSQ_SUPPRESS_LANES: unknown lane(s) {unknown} (lanes: "
+                                 f"{', '.join(lanes)})")
+    return tuple(lane for lane in lanes if lane in named or lane == "bulk")
 
 
 def _default_state_dir(env: Mapping[str, str]) -> str:
