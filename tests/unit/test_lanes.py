@@ -209,3 +209,4 @@ def test_suppress_lanes_refuses_an_unknown_lane():
         load({"SMSQ_SUPPRESS_LANES": "transactional,promo"})
     assert load({"SMSQ_SUPPRESS_LANES": "otp"}).suppress_lanes == ("otp", "bulk")
     assert load({}).suppress_lanes == ("bulk",)
+

@@ -160,6 +160,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigurationError(f"{NUMBERS[name]} must be a whole number >= 0 (0 = no "
                                      f"limit), got {value:g}")
         values[name] = int(value)
+    if values["webhook_processes"] < 0:
+        raise ConfigurationError("SMSQ_WEBHOOK_PROCESSES must be 0 (one per CPU) or more, got "
+                                 f"{values['webhook_processes']}")
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
     values["state_dir"] = env.get("SMSQ_STATE_DIR") or _default_state_dir(env)
     accounts = _accounts(env)
