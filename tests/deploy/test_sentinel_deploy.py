@@ -161,6 +161,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShippedSentine
     s.stop()
 
 
+@pytest.mark.integration
 def test_the_shipped_sentinel_conf_starts_and_the_sentinels_agree(
         shipped: ShippedSentinels) -> None:
     """`redis-server sentinel.conf --sentinel` (what Debian's redis-sentinel runs) starts with

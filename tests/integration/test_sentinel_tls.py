@@ -1,11 +1,12 @@
 """`sentinel+tls://`: Sentinel discovery and the master it names, both over TLS only.
 
-Every Redis process here listens on a TLS port and on no plain port (`--port 0`): a
-primary, its replica and three sentinels, with a CA and certificates the test makes. A
-clear-text connection to any of them cannot work, so a message that goes end to end
-(producer, worker, beat, receiver) proves each of smsq's connections, to the sentinels and
-to the master, used TLS. Then the primary is SIGKILLed: the sentinels promote the replica
-and smsq follows it, still over TLS.
+Every Redis process here listens on a TLS port and on no plain port (`--port 0`) and asks
+clients for a certificate (`tls-auth-clients yes`): a primary, its replica and three
+sentinels, with a CA and certificates the test makes. A clear-text connection, or one
+without smsq's client certificate, cannot work with any of them, so a message that goes
+end to end (producer, worker, beat, receiver) proves each of smsq's connections, to the
+sentinels and to the master, used TLS with SMSQ_REDIS_TLS_CERT/KEY. Then the primary is
+SIGKILLed: the sentinels promote the replica and smsq follows it, still over TLS.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class TlsReplicated:
         c = self.certs
         return ["--port", "0", "--bind", "127.0.0.1", "--tls-cert-file", str(c / "server.pem"),
                 "--tls-key-file", str(c / "server.key"), "--tls-ca-cert-file",
-                str(c / "ca.pem"), "--tls-auth-clients", "no", "--tls-replication", "yes"]
+                str(c / "ca.pem"), "--tls-auth-clients", "yes", "--tls-replication", "yes"]
 
     def start_node(self, name: str, *extra: str) -> None:
         d = self.certs / name
@@ -78,8 +79,10 @@ class TlsReplicated:
         return self
 
     def tls(self) -> dict[str, Any]:
-        return {"ssl": True, "ssl_ca_certs": str(self.certs / "ca.pem"),
-                "ssl_cert_reqs": "required", "socket_timeout": 2}
+        c = self.certs  # the server's certificate doubles as the client's (no EKU limits)
+        return {"ssl": True, "ssl_ca_certs": str(c / "ca.pem"), "ssl_cert_reqs": "required",
+                "ssl_certfile": str(c / "server.pem"), "ssl_keyfile": str(c / "server.key"),
+                "socket_timeout": 2}
 
     def sentinel(self, port: int) -> redis.Redis:
         return redis.Redis(port=port, decode_responses=True, **self.tls())
@@ -147,7 +150,9 @@ def test_messages_go_end_to_end_through_tls_sentinels_and_across_a_failover(
     saved = dict(os.environ)
     stack = Stack(redis_url=rr.url, queued_for=0.2, final_after=0.8, poll_interval=1.0,
                   extra_env={"SMSQ_REDIS_PASSWORD": PASSWORD,
-                             "SMSQ_REDIS_TLS_CA": str(rr.certs / "ca.pem")})
+                             "SMSQ_REDIS_TLS_CA": str(rr.certs / "ca.pem"),
+                             "SMSQ_REDIS_TLS_CERT": str(rr.certs / "server.pem"),
+                             "SMSQ_REDIS_TLS_KEY": str(rr.certs / "server.key")})
     try:
         stack.start(workers=1, concurrency=2)
         stack.use_here()

@@ -52,14 +52,15 @@ def test_bad_urls_are_refused_naming_the_form(bad: str) -> None:
     assert "pw@" not in str(e.value)
 
 
-def test_hostile_urls_fail_cleanly_and_never_echo_the_password() -> None:
+@pytest.mark.parametrize("scheme", ["sentinel", "sentinel+tls"])
+def test_hostile_urls_fail_cleanly_and_never_echo_the_password(scheme: str) -> None:
     seed = random.randrange(2**32)
     print(f"seed={seed}")
     rng = random.Random(seed)
     alphabet = "ab:@/,;%\x00\u00e9 9:"
     for _ in range(500):
         tail = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
-        url = f"sentinel://:TOPSECRET@{tail}"
+        url = f"{scheme}://:TOPSECRET@{tail}"
         try:
             found = target(url).sentinel
         except ConfigurationError as exc:
