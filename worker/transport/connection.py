@@ -10,7 +10,7 @@ its TLS options explicitly (`broker_use_ssl`), never left to the scheme.
 Sentinel: `sentinel://[:password@]host1:port1,host2:port2/service_name[/db]`. The
 password (here or in SMSQ_REDIS_PASSWORD) is the data nodes'; the sentinels are asked
 without one. redis-py gets `Sentinel(...).master_for(service)`; kombu gets its own
-form, `sentinel://h1:p1;sentinel://h2:p2/db` with `master_name` in the transport
+form, `sentinel://h1:p1/db;sentinel://h2:p2/db` with `master_name` in the transport
 options, through smsq's sentinel transport class.
 
 `sentinel+tls://` is the same URL over TLS: the sentinels and the master they name are
