@@ -30,9 +30,9 @@ def stack() -> Iterator[tuple[Stack, int]]:
     metrics_port = free_port()
     s = Stack(queued_for=0.2, final_after=0.5, poll_interval=600.0, appendonly=True,
               outcomes={"delivered": 1.0},
-              extra_env={"SMSQ_PARK_MAX": str(PARK_MAX), "SMSQ_PARK_TTL": str(PARK_TTL),
-                         "SMSQ_METRICS_PORT": str(metrics_port)})
+              extra_env={"SMSQ_PARK_MAX": str(PARK_MAX), "SMSQ_PARK_TTL": str(PARK_TTL)})
     s.start(workers=1, concurrency=1, receiver=False)
+    s.extra_env["SMSQ_METRICS_PORT"] = str(metrics_port)  # the receiver's metrics only
     s.start_receiver()
     use_stack(s)
     yield s, metrics_port
