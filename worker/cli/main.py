@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
-from worker.cli import callbacks, campaign, contacts, failures, ops, sandbox
+from worker.cli import callbacks, campaign, contacts, failures, ops, sandbox, workers
 from worker.cli.output import Handler, emit, port_number
 from worker.engine import DEFAULT_LANE, LANES
 
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "0 = a free port, printed)")
     p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
     p.add_argument("--messages", type=int, default=2500)
-    for group in (ops, campaign, contacts, callbacks):
+    for group in (ops, campaign, contacts, callbacks, workers):
         group.register(add)
     return parser
 
