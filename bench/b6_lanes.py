@@ -1,10 +1,12 @@
 """B6 - lanes: OTPs while a campaign saturates SMS Club's 9 requests/second.
 
     .venv/bin/python bench/b6_lanes.py [--recipients 100000] [--otps 200] [--seconds 60]
-                                       [--nodes 2] [--concurrency 4] [--only lanes|fifo]
+                                       [--nodes 2] [--concurrency 4] [--priority 1]
+                                       [--only lanes|fifo]
 
 A campaign of `--recipients` numbers (one text, 100 per request) runs through the
-sandbox over HTTP with `--nodes` Celery worker nodes and beat. Once it saturates
+sandbox over HTTP with `--nodes` Celery worker nodes, `--priority` one-process workers
+that consume only the high-lane queue (as deploy/ runs them), and beat. Once it saturates
 the account, `--otps` one-recipient OTP sends are submitted at random moments
 (seeded) over `--seconds`. Figures, from the sandbox's own record: OTP latency
 from the submit call to the sandbox's acceptance (p50/p99/max), the share of the
@@ -34,7 +36,9 @@ from common import (
     wait_workers_ready,
 )
 
+from providers import REGISTRY
 from worker import api
+from worker.engine import high_queues
 from worker.local.stack import Stack
 
 LIMIT = 9.0
@@ -61,6 +65,10 @@ def run(args: argparse.Namespace, fifo: bool, seed: int) -> dict[str, Any]:
         names = [f"b6node{i}" for i in range(args.nodes)]
         for name in names:
             stack.start_worker(name, concurrency=args.concurrency)
+        for i in range(args.priority):  # in fifo mode, just one more process on the one line
+            names.append(f"b6prio{i}")
+            stack.start_worker(names[-1], concurrency=1,
+                               queues=",".join(high_queues(list(REGISTRY))))
         stack.start_beat()
         wait_workers_ready(stack, names)
         use_stack(stack)
@@ -120,6 +128,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--priority", type=int, default=1)
     parser.add_argument("--only", choices=["lanes", "fifo"])
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
@@ -142,14 +151,15 @@ def main() -> None:
     print(body)
     cmd = (f"bench/b6_lanes.py --recipients {args.recipients} --otps {args.otps} "
            f"--seconds {args.seconds:g} --nodes {args.nodes} --concurrency {args.concurrency}"
-           f" --seed {seed}")
+           f" --priority {args.priority} --seed {seed}")
     record("B6 - lanes: OTPs during a saturating campaign", cmd, _notes(args) + "\n\n" + body)
 
 
 def _notes(args: argparse.Namespace) -> str:
     return (f"SMS Club sandbox over HTTP at 9 requests/s; a {args.recipients:,}-recipient "
             f"campaign (100 per request), {args.nodes} worker nodes x {args.concurrency} "
-            f"processes + beat; {args.otps} OTPs (one recipient each) at random moments over "
+            f"processes, {args.priority} one-process worker(s) on the high-lane queue only, "
+            f"and beat; {args.otps} OTPs (one recipient each) at random moments over "
             f"{args.seconds:g} s once the campaign saturated the account. Latency: submit call "
             "to the sandbox's acceptance. Limit used: accepted send requests (bulk + OTP) "
             "during the OTP phase / (9 x its length). `fifo` is SMSQ_LANES=fifo: one "

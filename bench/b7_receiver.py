@@ -1,10 +1,12 @@
-"""B7 - the delivery-report receiver under load, as `smsq webhooks` serves it (waitress).
+"""B7 - the delivery-report receiver under load, as `smsq webhooks` serves it (waitress,
+SMSQ_WEBHOOK_PROCESSES processes on one socket; default one per CPU).
 
     .venv/bin/python bench/b7_receiver.py [--seconds 10] [--connections 50] [--slow 1000]
 
 1. `wrk` (Debian) at 50 connections for `--seconds`: single sms.ru reports (each a
    parse + one Redis pipeline: parked, since the ids are unknown) and, for scale,
-   `/healthz` (no Redis). Requests/s and latency percentiles from wrk's own report.
+   `/healthz` (no Redis), with the default process count and, for comparison, one process.
+   Requests/s and latency percentiles from wrk's own report.
 2. `--slow` connections that send their headers one byte per second, opened against a
    receiver started under `ulimit -n 1024`; meanwhile genuine reports are posted one
    after another and timed (client timeout 5 s).
@@ -50,9 +52,10 @@ end
 class Receiver:
     """`smsq webhooks --port 0` in its own process, optionally under an open-file limit."""
 
-    def __init__(self, redis_url: str, open_files: int = 0) -> None:
+    def __init__(self, redis_url: str, open_files: int = 0, processes: int = 0) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSQ_")}
-        env.update(SMSQ_REDIS_URL=redis_url, SMSQ_WEBHOOK_TOKEN=TOKEN, PYTHONPATH=str(ROOT))
+        env.update(SMSQ_REDIS_URL=redis_url, SMSQ_WEBHOOK_TOKEN=TOKEN, PYTHONPATH=str(ROOT),
+                   SMSQ_WEBHOOK_PROCESSES=str(processes))
 
         def limit() -> None:
             if open_files:
@@ -156,7 +159,7 @@ def genuine(url: str, count: int, rng: random.Random) -> tuple[list[float], int]
 def slow_run(redis_url: str, slow: int, seed: int) -> dict[str, float]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, slow + 1024)), hard))
-    rx = Receiver(redis_url, open_files=1024)
+    rx = Receiver(redis_url, open_files=1024, processes=1)  # one process holds them all
     stop, opened = threading.Event(), []
     t = threading.Thread(target=trickle, args=(rx.port, slow, stop, opened), daemon=True)
     t.start()
@@ -184,25 +187,35 @@ def main() -> None:
     print(f"seed={seed}", flush=True)
     lua = Path(os.environ.get("TMPDIR", "/tmp")) / f"b7-{os.getpid()}.lua"
     lua.write_text(LUA)
+    from worker.ops.serve import process_count
+
+    default = process_count(0)
+    rows = []
     with EmbeddedRedis() as redis:
-        rx = Receiver(redis.url)
         try:
-            reports = wrk(f"{rx.url}/{TOKEN}/smsru", args.seconds, args.connections, lua)
-            health = wrk(f"{rx.url}/healthz", args.seconds, args.connections, None)
+            for processes in (0, 1):
+                n = default if processes == 0 else 1
+                rx = Receiver(redis.url, processes=processes)
+                try:
+                    reports = wrk(f"{rx.url}/{TOKEN}/smsru", args.seconds, args.connections,
+                                  lua)
+                    health = wrk(f"{rx.url}/healthz", args.seconds, args.connections, None)
+                finally:
+                    rx.stop()
+                for what, got in ((f"sms.ru report (POST, 2 Redis round trips), {n} "
+                                   f"process(es), {args.connections} conns", reports),
+                                  (f"/healthz (no Redis), {n} process(es), "
+                                   f"{args.connections} conns", health)):
+                    rows.append([what, f"{got['rps']:,.0f}", f"{got['p50']:.1f}",
+                                 f"{got['p99']:.1f}", int(got["non2xx"] + got["sock_errors"])])
         finally:
-            rx.stop()
             lua.unlink()
         slowed = slow_run(redis.url, args.slow, seed)
-    rows = [[f"sms.ru report (POST, 1 Redis pipeline), {args.connections} conns",
-             f"{reports['rps']:,.0f}", f"{reports['p50']:.1f}", f"{reports['p99']:.1f}",
-             int(reports["non2xx"] + reports["sock_errors"])],
-            [f"/healthz (no Redis), {args.connections} conns", f"{health['rps']:,.0f}",
-             f"{health['p50']:.1f}", f"{health['p99']:.1f}",
-             int(health["non2xx"] + health["sock_errors"])]]
     body = (table(rows, ["load (wrk, " + f"{args.seconds} s)", "requests/s", "p50 ms",
                          "p99 ms", "errors"])
             + f"\n\nSlow clients: {slowed['opened']} connections sending headers one byte per "
-            f"second against a receiver under `ulimit -n 1024` ({slowed['still_open']} still "
+            f"second against one receiver process under `ulimit -n 1024` "
+            f"({slowed['still_open']} still "
             f"open at the end: the rest were evicted at the connection limit). Genuine "
             f"reports meanwhile, one every 0.1 s: {slowed['answered']}/50 answered, "
             f"{slowed['under_1s']} in under 1 s, p50 {slowed['p50']:.1f} ms, max "

@@ -11,6 +11,7 @@ mirror attempts.
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
@@ -35,6 +36,7 @@ from providers.models import (
     StatusResult,
 )
 from providers.reports import ParsedReport
+from providers.validity import WireValidity, bucket
 
 # Called before every request; what it returns (if anything) is called once the request
 # is over, reply or error alike (the rate limiter logs when the reply came back).
@@ -54,6 +56,8 @@ class Provider(ABC):
     per_recipient_texts: ClassVar[bool] = False  # one request may carry different texts
     default_rate: ClassVar[float | None] = None  # requests per second, when documented
     reports: ClassVar[bool] = False  # the gateway pushes delivery reports
+    # The gateway's validity/TTL parameter (None: it takes none, the deadline stays ours).
+    validity: ClassVar[WireValidity | None] = None
 
     def __init__(
         self,
@@ -68,14 +72,17 @@ class Provider(ABC):
         self.throttle = throttle
         self.timeout = timeout
         self.base_url = (account.base_url or self.default_base_url).rstrip("/")
+        self.clock: Callable[[], float] = time.time  # what remaining validity is counted by
 
     # -- what the pipeline calls -------------------------------------------------
 
     def batch_key(self, message: OutgoingMessage) -> Hashable:
-        """Messages with equal keys may share one send request."""
+        """Messages with equal keys may share one send request (deadlines within one
+        validity unit of each other: see providers.validity.bucket)."""
+        due = bucket(message, self.validity)
         if self.per_recipient_texts:
-            return (message.sender,)
-        return (message.sender, message.text)
+            return (message.sender, due)
+        return (message.sender, message.text, due)
 
     @abstractmethod
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
@@ -132,13 +139,21 @@ class Provider(ABC):
         path: str,
         *,
         base_url: str | None = None,
+        late: Callable[[], dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """One HTTP request through the throttle, with transport failures classified."""
+        """One HTTP request through the throttle, with transport failures classified.
+
+        `late` gives request arguments (`data=`, `params=`, `json=`) that depend on the
+        moment the request leaves: it runs after the throttle's wait, right before the
+        request goes out (a remaining validity is counted then, not before the wait).
+        """
         url = (base_url or self.base_url).rstrip("/") + "/" + path.lstrip("/")
         done = self.throttle() if self.throttle is not None else None
         kwargs.setdefault("timeout", self.timeout)
         try:
+            if late is not None:
+                kwargs.update(late())
             return self._transport(method, url, **kwargs)
         finally:
             if done is not None:

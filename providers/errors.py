@@ -100,6 +100,11 @@ class ProviderAuthError(PermanentError):
     """The account cannot send: bad credentials, no money, blocked."""
 
 
+class ValidityExpired(PermanentError):
+    """Less validity is left than the gateway's smallest validity value: nothing was sent
+    (the worker ends the message `expired`, reason `validity`; see providers.validity)."""
+
+
 class TransientError(SmsqError):
     """Worth retrying later; `retry_after` is a hint in seconds."""
 

@@ -16,6 +16,14 @@ its sandbox agree on this send reply, one item per message object sent::
 `id_state` is the per-recipient message id; sms-full-data rows and DLR webhook
 objects carry the same `id_state`, which is how status, lookup and reports
 correlate. Errors are `{"status": false, "error_code": N, "errors": {field: [msg]}}`.
+
+Validity on the wire: `lifetime`, "how many seconds this SMS will live, by
+default: '86400'" (the seed; a string there). It is per message object, so
+objects of one request may differ. smsq sends the remaining validity in whole
+seconds, rounded down; under one second left, nothing is sent. Inferred: the
+range, as the default is the only documented value; smsq never asks for more
+than 86400 s (the default), and the sandbox refuses 0, non-numbers and more
+than 86400 with a 400 naming `lifetime`.
 """
 
 from __future__ import annotations
@@ -55,6 +63,9 @@ from providers.models import (
     StatusResult,
 )
 from providers.reports import ParsedReport, ReportReply
+from providers.validity import WireValidity, bucket
+
+LIFETIME = WireValidity("lifetime", 1.0, 1, 86400)  # seconds
 
 TOKEN_MARGIN = 60.0  # refresh this long before expires_at: clocks drift, requests take time
 DEFAULT_TOKEN_LIFE = 3000.0  # when expires_at is missing (a third-party client uses ~50 min)
@@ -74,6 +85,7 @@ class Gatum(GatumEndpoints, Provider, BlackList, ServerGroups, BulkSend):
     per_recipient_texts: ClassVar[bool] = True
     default_rate: ClassVar[float | None] = None
     reports: ClassVar[bool] = True
+    validity: ClassVar[WireValidity | None] = LIFETIME
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,9 +123,13 @@ class Gatum(GatumEndpoints, Provider, BlackList, ServerGroups, BulkSend):
             if self._token is not None and token in (None, self._token[0]):
                 self._token = None
 
-    def call(self, method: str, path: str, payload: Any = None, *, auth: bool = True) -> Any:
-        """One API call -> its `data`; a 401 re-authenticates once and retries once."""
-        extra = {} if payload is None else {"json": payload}
+    def call(self, method: str, path: str, payload: Any = None, *, auth: bool = True,
+             late: Callable[[], Any] | None = None) -> Any:
+        """One API call -> its `data`; a 401 re-authenticates once and retries once.
+        `late` makes the JSON body as the request leaves (after the throttle)."""
+        extra: dict[str, Any] = {} if payload is None else {"json": payload}
+        if late is not None:
+            extra["late"] = lambda: {"json": late()}
         if not auth:
             return self._decode(self.request(method, path, **extra))
         token = self.access_token()
@@ -138,21 +154,33 @@ class Gatum(GatumEndpoints, Provider, BlackList, ServerGroups, BulkSend):
     # -- what the pipeline calls -----------------------------------------------------
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One POST /v1/send: an array with one object per (sender, text) group."""
+        """One POST /v1/send: an array with one object per (sender, text, deadline) group,
+        each object's `lifetime` counted when the request leaves."""
         if not messages:
             return []
-        keys: list[tuple[str, str]] = []
+        keys: list[tuple[str, str, int | str | None]] = []
         for m in messages:
-            key = (self.sender_of(m), m.text)
-            if key not in keys:
-                keys.append(key)
-        objects = [[phones.digits(m.recipient) for m in messages
-                    if (self.sender_of(m), m.text) == key] for key in keys]
-        payload = [self.message_object(numbers, sender, text, messages[0].options)
-                   for numbers, (sender, text) in zip(objects, keys, strict=True)]
-        entries = parse_send(self.call("POST", "/v1/send", payload), objects)
-        return [entry_result(m, _take(entries[keys.index((self.sender_of(m), m.text))],
+            if self._key(m) not in keys:
+                keys.append(self._key(m))
+        groups = [[m for m in messages if self._key(m) == key] for key in keys]
+        objects = [[phones.digits(m.recipient) for m in group] for group in groups]
+        options = messages[0].options
+
+        def payload() -> list[dict[str, Any]]:
+            now, given = self.clock(), options.get("lifetime")
+            out = []
+            for group, numbers, (sender, text, _) in zip(groups, objects, keys, strict=True):
+                obj = self.message_object(numbers, sender, text, options)
+                lifetime = LIFETIME.value(group, now, given)
+                out.append(obj if lifetime is None else {**obj, "lifetime": lifetime})
+            return out
+
+        entries = parse_send(self.call("POST", "/v1/send", late=payload), objects)
+        return [entry_result(m, _take(entries[keys.index(self._key(m))],
                                       phones.digits(m.recipient))) for m in messages]
+
+    def _key(self, message: OutgoingMessage) -> tuple[str, str, int | str | None]:
+        return self.sender_of(message), message.text, bucket(message, LIFETIME)
 
     def message_object(self, numbers: list[str], sender: str, text: str,
                        options: Mapping[str, Any]) -> dict[str, Any]:

@@ -77,6 +77,8 @@ class OutgoingMessage:
     """One recipient's message, ready for a gateway.
 
     `ref` is smsq's own message id; gateways that take a client id (SMSC) get it.
+    `valid_until` (epoch seconds) is its deadline: a gateway with a validity parameter
+    gets what remains of it when the request leaves (providers.validity).
     """
 
     ref: str
@@ -84,6 +86,7 @@ class OutgoingMessage:
     text: str
     sender: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    valid_until: float | None = None
 
 
 @dataclass(frozen=True)

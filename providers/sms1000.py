@@ -7,6 +7,10 @@ GETs, the shape the seed documents. Replies are the envelope
 `{"response": {"msg": {"err_code", "text", "type"}, "data": {...}}}` where
 `err_code` comes as a string or a number. The report's `data.id` is ignored
 (the seed calls it the sender's user id): the queried id identifies the SMS.
+
+Validity: none on the wire. `push_msg` documents no validity argument, and the
+report's `sms_validity` field is marked "не используется" (unused); state 34
+(expired) is known only from the sibling platform. `validity = None`.
 """
 
 from __future__ import annotations

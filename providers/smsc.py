@@ -5,11 +5,19 @@ by the (id, phone) pair, and lets the client name a send with its own `id` —
 smsq passes its message ref, so an ambiguous send can be reconciled through
 `lookup` without ever resending. Mirrors (www2..www5) are tried in the seed
 library's order, but only while the failure proves the request never left.
+
+Validity on the wire: `valid`, the message's lifetime. The seed shows the
+`hh:mm` form (`valid=01:00`); third-party clients send whole hours (`valid=1`,
+"lifetime in hours"). Inferred, not in a source we hold: the range 1..24 hours,
+00:01..24:00. smsq always sends `hh:mm`: the remaining validity rounded down to
+the minute, capped at 24:00; under one minute left, nothing is sent
+(ValidityExpired). A producer's own `valid` option stays when it is shorter.
+Status 3 "Просрочено" is what an expired message reports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -52,12 +60,14 @@ from providers.smsc_codes import (
     parse_status,
     status_for,
 )
+from providers.validity import WireValidity, deadline, hhmm, parse_hhmm
 
 log = structlog.get_logger(__name__)
 
 POST_THRESHOLD = 2000  # the seed and the PHP library switch to POST above this
 MIRROR_PREFIXES = ("www2", "www3", "www4", "www5")  # the seed's real order; www1 never
 LOOKUP_SLACK = 120.0  # clock skew allowed between smsq and SMSC in `lookup`
+VALID = WireValidity("valid", 60.0, 1, 24 * 60, render=hhmm, parse=parse_hhmm)  # minutes
 
 __all__ = ["CostEstimate", "Smsc", "derive_mirrors", "list_param", "parse_callback"]
 
@@ -74,6 +84,7 @@ class Smsc(Provider):
     per_recipient_texts: ClassVar[bool] = True  # `list=phone:text` lines
     default_rate: ClassVar[float | None] = None  # undocumented; error 9/4 enforce it
     reports: ClassVar[bool] = True  # status callbacks to the account's handler URL
+    validity: ClassVar[WireValidity | None] = VALID
 
     def __init__(self, session: requests.Session, account: AccountConfig, *,
                  throttle: Throttle | None = None,
@@ -91,7 +102,15 @@ class Smsc(Provider):
         if len(messages) > self.max_recipients:
             raise ValidationError(f"at most {self.max_recipients} recipients per request",
                                   field="recipients")
-        data = self._call("send", self._send_params(messages, [("cost", "3"), ("op", "1")]))
+        params = self._send_params(messages, [("cost", "3"), ("op", "1")])
+        late = None
+        if deadline(messages) is not None:  # `valid` is counted once the slot is granted
+            given = dict(params).get("valid")
+            params = [p for p in params if p[0] != "valid"]
+
+            def late() -> list[tuple[str, str]]:
+                return [("valid", VALID.value(messages, self.clock(), given) or "")]
+        data = self._call("send", params, late)
         results = parse_send(data, messages)
         log.info("smsc_send_answered", recipients=len(messages),
                  accepted=sum(r.accepted for r in results),
@@ -185,28 +204,35 @@ class Smsc(Provider):
             return [("apikey", apikey)]
         raise ConfigurationError("SMSC needs login+password or an API key", provider=PROVIDER)
 
-    def _call(self, cmd: str, params: list[tuple[str, str]]) -> Any:
-        """One command: always fmt=3 + utf-8; the body decoded whatever its label says."""
+    def _call(self, cmd: str, params: list[tuple[str, str]],
+              late: Callable[[], list[tuple[str, str]]] | None = None) -> Any:
+        """One command: always fmt=3 + utf-8; the body decoded whatever its label says.
+        `late` parameters are made as the request leaves (after the throttle)."""
         response = self._walk(cmd, [*self._auth(), ("fmt", "3"), ("charset", "utf-8"),
-                                    *params])
+                                    *params], late)
         self.check_http(response, sending=cmd == "send")
         if response.status_code != 200:
             raise self.malformed(f"HTTP {response.status_code}", response)
         return decode_reply(response.content)
 
-    def _walk(self, cmd: str, params: list[tuple[str, str]]) -> requests.Response:
+    def _walk(self, cmd: str, params: list[tuple[str, str]],
+              late: Callable[[], list[tuple[str, str]]] | None = None) -> requests.Response:
         """Main host, then each mirror in order, only while the request provably never
         left (`never_left`, the same test as the engine's in-call retry): one try per
         host, no wait between hosts."""
-        post = len(urlencode(params)) > POST_THRESHOLD
+        post = len(urlencode([*params, ("valid", "00:00")] if late else params)) > POST_THRESHOLD
         hosts = iter(self.hosts)
+        key = "data" if post else "params"
+        wire = None if late is None else (lambda: {key: [*params, *late()]})
 
         def one_host() -> requests.Response:
             base = next(hosts)
             try:
                 if post:
-                    return self.request("POST", f"{cmd}.php", base_url=base, data=params)
-                return self.request("GET", f"{cmd}.php", base_url=base, params=params)
+                    return self.request("POST", f"{cmd}.php", base_url=base, data=params,
+                                        late=wire)
+                return self.request("GET", f"{cmd}.php", base_url=base, params=params,
+                                    late=wire)
             except GatewayUnavailable as exc:
                 if never_left(exc):
                     log.warning("smsc_host_unreachable", host=urlsplit(base).netloc, cmd=cmd)

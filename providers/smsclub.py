@@ -4,6 +4,11 @@ Every reply goes through small pure functions (`read_reply`, `parse_*`) so that
 hypothesis can feed them anything: what comes out is a result or an smsq error.
 Why phones, not positions, correlate a send: the gateway answers `info`
 {message id: phone} and `add_info` {phone: error text}, never in request order.
+
+Validity: none on the wire. SMS Club's documentation has no validity or TTL
+field (its EXPIRED status says the gateway has one of its own); one third-party
+client sends `lifetime`, with unknown unit and meaning, so smsq does not guess
+(`validity = None`): a deadline is enforced by smsq alone, up to the request.
 """
 
 from __future__ import annotations
@@ -82,7 +87,7 @@ class SmsClub(Provider):
         if len(messages) > self.max_recipients:
             raise ValidationError(f"at most {self.max_recipients} recipients per request",
                                   field="messages", provider=self.name)
-        if len({self.batch_key(m) for m in messages}) > 1:
+        if len({(m.sender, m.text) for m in messages}) > 1:
             raise ValidationError("one request carries one sender and one text",
                                   field="messages", provider=self.name)
 

@@ -4,11 +4,20 @@ sms.ru takes no client-side message id, so a send whose reply is lost cannot
 be reconciled (it becomes OutcomeUnknown) and a blind resend could deliver
 twice. Code tables and reply parsers live in `providers.smsru_codes`,
 delivery reports in `providers.smsru_reports`.
+
+Validity on the wire: `ttl`, the message's lifetime in whole minutes, 1..1440
+(providers.md §1.3 and the seed: "Срок жизни сообщения в минутах (от 1 до
+1440)"; after it the operator drops the message, cost not refunded, and the
+status is 104 "время жизни истекло"). smsq sends the remaining validity rounded
+down to minutes and capped at 1440; under one minute left, nothing is sent
+(ValidityExpired). Inferred, not documented: what sms.ru answers to a `ttl` out
+of range (the seed's client refuses it before sending; the sandbox answers 208,
+the code for a bad `time`), and that `ttl` counts from acceptance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -18,11 +27,7 @@ import structlog
 from providers import segments
 from providers.base import Provider
 from providers.capabilities import StopList
-from providers.errors import (
-    GatewayUnavailable,
-    OutcomeUnknown,
-    ValidationError,
-)
+from providers.errors import GatewayUnavailable, OutcomeUnknown, ValidationError
 from providers.models import (
     Balance,
     OutgoingMessage,
@@ -58,11 +63,13 @@ from providers.smsru_reports import (
     parse_callback,
     verify_callback,
 )
+from providers.validity import WireValidity, bucket
 
 log = structlog.get_logger(__name__)
 
 OPTION_KEYS = ("from", "ip", "time", "ttl", "daytime", "translit", "test", "partner_id")
 FLAG_KEYS = frozenset({"daytime", "translit", "test"})
+TTL = WireValidity("ttl", 60.0, 1, 1440)  # minutes
 
 __all__ = ["CALLBACK_ACK", "CallCheck", "CallCheckStatus", "CostQuote", "Counter", "SmsRu",
            "callback_hash", "parse_callback", "verify_callback"]
@@ -183,16 +190,21 @@ class SmsRu(SmsRuReports, Provider, StopList):
     per_recipient_texts: ClassVar[bool] = True
     default_rate: ClassVar[float | None] = None
     reports: ClassVar[bool] = True
+    validity: ClassVar[WireValidity | None] = TTL
 
     def batch_key(self, message: OutgoingMessage) -> Hashable:
-        """Texts may differ within a request, but sender and send options may not."""
-        return (message.sender, tuple(sorted(option_values(message.options).items())))
+        """Texts may differ within a request, but sender, send options and the deadline's
+        minute may not."""
+        return (message.sender, tuple(sorted(option_values(message.options).items())),
+                bucket(message, TTL))
 
-    def _call(self, path: str, form: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """POST one form, return the OK envelope; every failure classified."""
+    def _call(self, path: str, form: Mapping[str, str] | None = None,
+              late: Callable[[], dict[str, str]] | None = None) -> dict[str, Any]:
+        """POST one form (plus `late` fields, made as it leaves); the OK envelope back."""
         data = {"api_id": self.credential("api_id"), "json": "1", **option_values(
             {"partner_id": self.account.options.get("partner_id")}), **(form or {})}
-        response = self.request("POST", path, data=data)
+        wire = None if late is None else (lambda: {"data": {**data, **late()}})
+        response = self.request("POST", path, data=data, late=wire)
         self.check_http(response, sending=path == "/sms/send")
         if not 200 <= response.status_code < 300:
             raise GatewayUnavailable("unexpected HTTP status", provider=self.name,
@@ -211,8 +223,14 @@ class SmsRu(SmsRuReports, Provider, StopList):
         if not messages:
             return []
         unique, repeats = split_repeats(messages)
-        form = send_form(unique, {**messages[0].options, **options})
-        parsed = iter(parse_send_reply(self._call("/sms/send", form), unique))
+        opts = {**messages[0].options, **options}
+
+        def ttl() -> dict[str, str]:  # the remaining validity, once the slot is granted
+            value = TTL.value(unique, self.clock(), opts.get("ttl"))
+            return {} if value is None else {"ttl": value}
+
+        form = send_form(unique, opts)
+        parsed = iter(parse_send_reply(self._call("/sms/send", form, ttl), unique))
         held = GatewayUnavailable("recipient repeated in one request; send it again",
                                   provider=self.name, never_reached=True, retry_after=0.0)
         final = [SendResult(m.ref, m.recipient, error=held) if i in repeats else next(parsed)

@@ -15,6 +15,7 @@ from typing import Any
 
 from worker.engine import Engine, Enqueue
 from worker.producer import submit as producer
+from worker.producer.estimate import Estimate
 from worker.producer.submit import Submitted
 from worker.settings import Settings
 
@@ -116,7 +117,10 @@ def submit(
     carry its own "callback", which goes before the job's. `lane`: "otp" /
     "transactional" (the default) go ahead of "bulk" on every account. `valid_for`
     (seconds) / `valid_until` (epoch seconds): a message not on the wire by then ends
-    `expired` (reason `validity`); an OTP gets SMSQ_OTP_VALID_FOR by default.
+    `expired` (reason `validity`); an OTP gets SMSQ_OTP_VALID_FOR by default. A
+    recipient over its lane's cap (SMSQ_CAP_*) gets a `rejected` message (reason
+    recipient_cap) and the rest of the job goes on. The result's `estimate` has the SMS
+    segments of each message and the estimated cost.
     """
     eng = engine()
     plan = producer.plan(eng, recipients, text, messages=messages, account=account,
@@ -124,6 +128,31 @@ def submit(
                          strict=not reject_invalid, callback=callback, lane=lane,
                          valid_for=valid_for, valid_until=valid_until)
     return producer.write(eng, plan, job_id=job_id, idempotency_key=idempotency_key)
+
+
+def estimate(
+    recipients: Sequence[str] | None = None,
+    text: str | None = None,
+    *,
+    messages: Mapping[str, str] | Sequence[Mapping[str, Any]] | None = None,
+    account: str | None = None,
+    route: str | Sequence[str] | None = None,
+    sender: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    reject_invalid: bool = False,
+    lane: str | None = None,
+    valid_for: float | None = None,
+    valid_until: float | None = None,
+) -> Estimate:
+    """What `submit` with these arguments would send, without queueing anything: the same
+    checks (bad input raises ValidationError naming the field), then the SMS segments of
+    each message and the estimated cost at the first account's SMSQ_<ACCOUNT>_PRICE.
+    Per-recipient caps are not counted here: only `submit` knows what they refuse."""
+    plan = producer.plan(engine(), recipients, text, messages=messages, account=account,
+                         route=route, sender=sender, options=options,
+                         strict=not reject_invalid, callback=False, lane=lane,
+                         valid_for=valid_for, valid_until=valid_until)
+    return plan.estimate
 
 
 def get_status(ids: Sequence[str]) -> list[dict[str, Any]]:

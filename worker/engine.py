@@ -59,6 +59,12 @@ def queues(providers: list[str]) -> list[str]:
     return [queue_for(p) for p in providers] + [queue_for(p, BULK) for p in providers]
 
 
+def high_queues(providers: list[str]) -> list[str]:
+    """The otp/transactional queues only: what a priority worker, which never takes bulk,
+    consumes (`-Q`), so one-off work never waits for a process that holds a bulk send."""
+    return [queue_for(p) for p in providers]
+
+
 def redis_client(cfg: Settings | str, *, timeout: float = 5.0) -> redis.Redis:
     """The ledger's, limiter's and circuit's client: URL, password and TLS from the settings."""
     from worker.transport.connection import target
@@ -111,6 +117,8 @@ class Engine:
                     throttle=self._throttle(acc),
                     timeout=(self.cfg.connect_timeout, self.cfg.read_timeout),
                 )
+                # remaining validity on the wire is counted by the engine's clock
+                self._providers[acc.name].clock = lambda: self.clock()
             return self._providers[acc.name]
 
     def _throttle(self, acc: AccountConfig) -> Callable[[], Callable[[], None] | None]:

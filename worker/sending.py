@@ -16,7 +16,13 @@ from typing import Any
 import structlog
 
 from providers.base import Provider
-from providers.errors import OutcomeUnknown, RateLimited, SmsqError, TransientError
+from providers.errors import (
+    OutcomeUnknown,
+    RateLimited,
+    SmsqError,
+    TransientError,
+    ValidityExpired,
+)
 from providers.models import OutgoingMessage, SendResult
 from worker.callbacks import notify
 from worker.engine import DEFAULT_LANE, Engine, reset_lane, reset_on_wire, set_lane, set_on_wire
@@ -101,7 +107,7 @@ def _send_bound(engine: Engine, provider: Provider, account: str,
         results = engine.retry.in_call.call(provider.send, [m for _, m in chunk])
     except Throttled as exc:
         return _requeue(engine, chunk, exc.retry_after)
-    except validity.Expired:
+    except (validity.Expired, ValidityExpired):  # ours, or less than the gateway's minimum
         return _expire(engine, ids)
     except LeaseLost:  # paused past the lease: the sweep or another worker has them
         log.warning("sms_lease_lost", provider=account, size=len(ids))

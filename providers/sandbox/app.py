@@ -57,7 +57,7 @@ class SandboxApp:
             post = state.take_fault(gateway, self.host, req.path, POST_FAULTS)
             if post is not None:
                 resp = self._post_fault(post, resp, environ)
-        state.record_request(gateway, self.host, req, resp.status)
+        state.record_request(gateway, self.host, req, resp.status, self.sim.wire_validity(req))
         return resp
 
     def _pre_fault(self, fault: Fault, req: SimRequest) -> SimResponse:

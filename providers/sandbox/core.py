@@ -14,8 +14,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from providers.sandbox.timeline import SimMessage as SimMessage
 
 Clock = Callable[[], float]
 Environ = dict[str, Any]
@@ -76,37 +78,6 @@ class SimResponse:
 
 
 @dataclass
-class SimMessage:
-    """One message a simulator accepted; the record tests compare the ledger against."""
-
-    gateway: str
-    id: str
-    phone: str
-    text: str
-    sender: str | None
-    time: float
-    host: str
-    outcome: str
-    client_ref: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    reported: set[str] = field(default_factory=set)
-
-    def stage(self, now: float, queued_for: float, final_after: float) -> str:
-        """queued -> sent -> the outcome, by elapsed time."""
-        age = now - self.time
-        if age < queued_for:
-            return "queued"
-        if age < final_after:
-            return "sent"
-        return self.outcome
-
-    def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("reported")
-        return data
-
-
-@dataclass
 class Fault:
     """A scripted fault: applies to `count` matching requests (-1 = until cleared)."""
 
@@ -144,7 +115,8 @@ class SandboxState:
         outcomes: dict[str, float] | None = None,
         seed: str = "smsq",
     ) -> None:
-        self.clock = clock
+        self.source = clock
+        self.offset = 0.0  # seconds the gateways' clock runs ahead (`advance`)
         self.lock = threading.RLock()
         self.queued_for = queued_for
         self.final_after = final_after
@@ -159,6 +131,16 @@ class SandboxState:
         self.extra: dict[str, Any] = {}  # per-simulator state (token tables, lists, ...)
         self._ids: dict[str, Iterator[int]] = {}
         self.host_listeners: list[Callable[[str, bool], None]] = []
+
+    def clock(self) -> float:
+        """The simulated gateways' time: the source clock plus whatever `advance` added."""
+        return self.source() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the gateways' clock forward (timelines, validity, token expiry) without
+        waiting: control route `/__sandbox__/config` `{"advance": seconds}`."""
+        with self.lock:
+            self.offset += max(0.0, float(seconds))
 
     # -- ids and messages ------------------------------------------------------
 
@@ -189,13 +171,17 @@ class SandboxState:
         *,
         client_ref: str | None = None,
         outcome: str | None = None,
+        valid_for: float | None = None,
         **meta: Any,
     ) -> SimMessage:
+        """Record an accepted message; `valid_for` (seconds) is its validity at the gateway."""
+        now = self.clock()
         msg = SimMessage(
             gateway=gateway, id=str(msg_id), phone=phone, text=text, sender=sender,
-            time=self.clock(), host=host,
+            time=now, host=host,
             outcome=outcome or self.pick_outcome(gateway, str(msg_id), phone),
             client_ref=client_ref, meta=meta,
+            valid_until=None if valid_for is None else now + valid_for,
         )
         with self.lock:
             self.messages.append(msg)
@@ -207,6 +193,10 @@ class SandboxState:
 
     def stage(self, msg: SimMessage) -> str:
         return msg.stage(self.clock(), self.queued_for, self.final_after)
+
+    def changed_at(self, msg: SimMessage, stage: str | None = None) -> float:
+        """When `msg` entered its current stage (or `stage`)."""
+        return msg.changed_at(stage or self.stage(msg), self.queued_for, self.final_after)
 
     # -- faults and hosts ------------------------------------------------------
 
@@ -242,13 +232,19 @@ class SandboxState:
             self.faults.clear()
             self.extra.clear()
             self.callbacks.clear()
+            self.offset = 0.0
             for host in list(self.down_hosts):
                 self.set_host(host, True)
 
-    def record_request(self, gateway: str, host: str, req: SimRequest, status: int) -> None:
+    def record_request(self, gateway: str, host: str, req: SimRequest, status: int,
+                       validity: Any = None) -> None:
+        """One request's record; `validity` is its validity parameter as sent, if any."""
+        entry = {"time": self.clock(), "gateway": gateway, "host": host,
+                 "method": req.method, "path": req.path, "status": status}
+        if validity is not None:
+            entry["validity"] = validity
         with self.lock:
-            self.requests.append({"time": self.clock(), "gateway": gateway, "host": host,
-                                  "method": req.method, "path": req.path, "status": status})
+            self.requests.append(entry)
 
     def configure(self, data: dict[str, Any]) -> None:
         with self.lock:
@@ -256,6 +252,8 @@ class SandboxState:
                 self.queued_for = float(data["queued_for"])
             if "final_after" in data:
                 self.final_after = float(data["final_after"])
+            if "advance" in data:
+                self.advance(float(data["advance"]))
             if "outcomes" in data:
                 self.outcomes = {str(k): float(v) for k, v in data["outcomes"].items()}
             for gateway, urls in (data.get("callbacks") or {}).items():
@@ -278,6 +276,10 @@ class GatewaySimulator:
 
     def throttle_response(self, req: SimRequest) -> SimResponse:
         return SimResponse.json({"message": "Too Many Requests", "status": 429}, status=429)
+
+    def wire_validity(self, req: SimRequest) -> Any:
+        """The request's validity parameter as sent (gateways that take one override)."""
+        return None
 
     # Delivery reports (gateways that push them override these three).
     def report_urls(self) -> list[str]:

@@ -4,7 +4,10 @@ Bodies follow providers.md §4; where the real ones are undocumented the shapes
 are the ones `providers/gatum.py` documents (each recipient of a send gets an
 `id_state`, which sms-full-data rows and DLR objects repeat). Sandbox-only
 routes: POST `/sandbox/gatum/config` `{"token_ttl": s}` and POST
-`/sandbox/gatum/expire-tokens`, so tests can expire tokens mid-run.
+`/sandbox/gatum/expire-tokens`, so tests can expire tokens mid-run. A message
+object's `lifetime` (seconds, default 86400) must be 1..86400 (inferred range)
+or the send is a 400 naming `lifetime`; a message whose lifetime runs out before
+its delivery would end is EXPIRED.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from providers import segments
-from providers.sandbox.core import GatewaySimulator, SimMessage, SimRequest, SimResponse
+from providers.sandbox.core import GatewaySimulator, SimRequest, SimResponse
 from providers.sandbox.gatum_groups import GroupRoutes, digits, fail, mcc_of, ok
+from providers.sandbox.lifetimes import gatum_lifetime
+from providers.sandbox.timeline import SimMessage
 
 Handler = Callable[[SimRequest, Any], SimResponse]
 STAGE_STATES = {"queued": "ACCEPTD", "sent": "ENROUTE", "delivered": "DELIVRD",
@@ -154,23 +159,6 @@ class GatumSim(GroupRoutes, GatewaySimulator):
         self.db["tokens"].pop(req.header("x-access-token"), None)
         return ok({"logout": True})
 
-    def me(self, req: SimRequest, body: Any) -> SimResponse:
-        return ok({"login": self.credentials["username"], "name": "Sandbox", "phone": "",
-                   "e_mail": "sandbox@example.com", "company_name": "smsq sandbox",
-                   "balance_units": "1000.00", "balance_limit": "0", "balance_daily_block": 0,
-                   "block": False, "can_send_bulk": True, "can_send_restapi": True,
-                   "confirmed": True, "currency": "EUR", "id_subparent": None,
-                   "finance": {"balance": "1000.00", "credit": "0.00"}})
-
-    def register(self, req: SimRequest, body: Any) -> SimResponse:
-        for field in ("login", "password", "name", "phone", "email"):
-            if not isinstance(body, dict) or not body.get(field):
-                return fail(400, field, f"{field.capitalize()} cannot be blank.")
-        if body["login"] in self.db["logins"]:
-            return fail(400, "login", "This login is already taken.")
-        self.db["logins"].add(body["login"])
-        return ok({"id_user": self.state.next_id("gatum-user", 500), "login": body["login"]})
-
     # -- sending ------------------------------------------------------------------------
 
     def send(self, req: SimRequest, body: Any) -> SimResponse:
@@ -195,6 +183,10 @@ class GatumSim(GroupRoutes, GatewaySimulator):
             return "text", "Text cannot be blank."
         if obj.get("type", "sms") not in ("sms", "hlr", "mnp"):
             return "type", "Type must be one of sms, hlr, mnp."
+        try:
+            gatum_lifetime(obj.get("lifetime"))
+        except ValueError:
+            return "lifetime", "Lifetime must be a whole number of seconds, 1 to 86400."
         return None
 
     def send_object(self, req: SimRequest, obj: dict[str, Any]) -> dict[str, Any]:
@@ -207,11 +199,20 @@ class GatumSim(GroupRoutes, GatewaySimulator):
                 entries.append({"number": number, "id_state": None, "error": refusal})
                 continue
             msg = self.accept(req, number, obj["text"], obj["senderID"], sent_id=sent_id,
-                              type=obj.get("type", "sms"), delivery=obj.get("delivery", True))
+                              type=obj.get("type", "sms"), delivery=obj.get("delivery", True),
+                              valid_for=gatum_lifetime(obj.get("lifetime")))
             entries.append({"number": number, "id_state": int(msg.id)})
             accepted.append(number)
         details = {"number": accepted, "senderID": obj["senderID"], "sentID": sent_id}
         return {"sending": {"details": details}, "messages": entries}
+
+    def wire_validity(self, req: SimRequest) -> list[Any] | None:
+        """Each message object's `lifetime` as sent (None where it had none)."""
+        body = req.json() if req.path.rstrip("/") == self.send_path else None
+        if not isinstance(body, list):
+            return None
+        found = [obj.get("lifetime") if isinstance(obj, dict) else None for obj in body]
+        return found if any(v is not None for v in found) else None
 
     def refusal(self, number: str) -> str | None:
         if number.endswith("0000"):
@@ -248,7 +249,7 @@ class GatumSim(GroupRoutes, GatewaySimulator):
 
     def row(self, msg: SimMessage) -> dict[str, Any]:
         stage = self.state.stage(msg)
-        when = msg.time if stage in ("queued", "sent") else msg.time + self.state.final_after
+        when = msg.time if stage in ("queued", "sent") else self.state.changed_at(msg, stage)
         return {"id_state": int(msg.id), "originator": msg.sender, "phone": msg.phone,
                 "type_sms": msg.meta.get("type", "sms"), "text_sms": msg.text,
                 "num_parts": msg.meta.get("num_parts", 1), "part_no": 1,

@@ -1,4 +1,5 @@
-"""Gatum simulator, part two: groups of numbers and the personal black list.
+"""Gatum simulator, part two: account details and registration, groups of numbers and
+the personal black list.
 
 Split from `providers/sandbox/gatum.py` to keep modules short; the bodies are
 the third-party-described shapes from providers.md §4.4 (`groupDetails`,
@@ -7,7 +8,7 @@ the third-party-described shapes from providers.md §4.4 (`groupDetails`,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from providers.sandbox.core import SandboxState, SimRequest, SimResponse
 
@@ -36,14 +37,33 @@ def mcc_of(phone: str) -> int | None:
 
 
 class GroupRoutes:
-    """Group and black-list handlers; GatumSim supplies `db` and `state`."""
+    """Account, group and black-list handlers; GatumSim supplies `db`, `state` and
+    `credentials`."""
 
     state: SandboxState
+    credentials: ClassVar[dict[str, str]]
 
     @property
     def db(self) -> dict[str, Any]:
         raise NotImplementedError
 
+
+    def me(self, req: SimRequest, body: Any) -> SimResponse:
+        return ok({"login": self.credentials["username"], "name": "Sandbox", "phone": "",
+                   "e_mail": "sandbox@example.com", "company_name": "smsq sandbox",
+                   "balance_units": "1000.00", "balance_limit": "0", "balance_daily_block": 0,
+                   "block": False, "can_send_bulk": True, "can_send_restapi": True,
+                   "confirmed": True, "currency": "EUR", "id_subparent": None,
+                   "finance": {"balance": "1000.00", "credit": "0.00"}})
+
+    def register(self, req: SimRequest, body: Any) -> SimResponse:
+        for field in ("login", "password", "name", "phone", "email"):
+            if not isinstance(body, dict) or not body.get(field):
+                return fail(400, field, f"{field.capitalize()} cannot be blank.")
+        if body["login"] in self.db["logins"]:
+            return fail(400, "login", "This login is already taken.")
+        self.db["logins"].add(body["login"])
+        return ok({"id_user": self.state.next_id("gatum-user", 500), "login": body["login"]})
 
     def numbers(self, id_group: Any) -> list[str]:
         group = self.db["groups"].get(id_group)

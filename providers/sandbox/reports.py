@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from providers.sandbox.core import GatewaySimulator, SimMessage
+from providers.sandbox.core import GatewaySimulator
+from providers.sandbox.timeline import SimMessage
 
 if TYPE_CHECKING:
     from providers.sandbox import Sandbox

@@ -25,7 +25,8 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from providers import segments
-from providers.sandbox.core import GatewaySimulator, SimMessage, SimRequest, SimResponse
+from providers.sandbox.core import GatewaySimulator, SimRequest, SimResponse
+from providers.sandbox.timeline import SimMessage
 
 NAME = "sms1000"
 PRICE = Decimal("1.75")

@@ -6,6 +6,9 @@ common answers; always HTTP 200, errors in the body. One deviation, on purpose:
 replies are labelled `application/json; charset=utf-8`, where the real gateway
 labels them windows-1251 even for charset=utf-8 requests (the provider ignores
 the label and decodes UTF-8 first, so it copes with both).
+
+`valid` out of form or range is error 1; a message whose `valid` runs out before
+its delivery would end is status 3 (Просрочено), see sandbox.lifetimes/timeline.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from providers.sandbox.core import GatewaySimulator, SimMessage, SimRequest, SimResponse
+from providers.sandbox.core import GatewaySimulator, SimRequest, SimResponse
+from providers.sandbox.lifetimes import smsc_valid
+from providers.sandbox.timeline import SimMessage
 from providers.segments import count as count_segments
 
 GATEWAY = "smsc"
@@ -169,6 +174,10 @@ class SmscSim(GatewaySimulator):
             if self.seen_recently(("cost", *key), COST_REQUESTS_PER_WINDOW):
                 return error_reply(fmt, 9)
             return self._quote(orders, p, fmt)
+        try:
+            valid_for = smsc_valid(p.get("valid"))
+        except ValueError:
+            return error_reply(fmt, 1)
         if self.seen_recently(key):
             return error_reply(fmt, 9)
         cid = p.get("id", "").strip()
@@ -182,7 +191,7 @@ class SmscSim(GatewaySimulator):
                 return error_reply(fmt, 3, msg_id)
             self.store()["balance"] -= parts * PRICE
             balance = self.store()["balance"]
-        self.record(req.host, msg_id, good, p.get("sender"), cid or None,
+        self.record(req.host, msg_id, good, p.get("sender"), cid or None, valid_for=valid_for,
                     **{k: p[k] for k in ("flash", "translit", "time", "valid") if k in p})
         return self._sent_reply(fmt, msg_id, parts, p, orders, balance)
 
@@ -249,17 +258,15 @@ class SmscSim(GatewaySimulator):
             return {"status": -3}
         stage = self.state.stage(msg)
         code, err = STAGE_CODES.get(stage, (0, 0))
-        changed = self._changed_at(msg, stage)
+        changed = self.state.changed_at(msg, stage)
         row: dict[str, Any] = {"status": code, "last_date": moscow(changed),
                                "last_timestamp": int(changed)}
         if err:
             row["err"] = err
         return row
 
-    def _changed_at(self, msg: SimMessage, stage: str) -> float:
-        if stage == "queued":
-            return msg.time
-        return msg.time + (self.state.queued_for if stage == "sent" else self.state.final_after)
+    def wire_validity(self, req: SimRequest) -> Any:
+        return req.params().get("valid") if req.path.endswith("/send.php") else None
 
     def _balance(self, req: SimRequest, p: dict[str, str], fmt: str) -> SimResponse:
         with self.state.lock:
@@ -279,5 +286,5 @@ class SmscSim(GatewaySimulator):
         stage = self.state.stage(msg)
         code, err = STAGE_CODES.get(stage, (0, 0))
         form = {"id": msg.id, "phone": msg.phone, "status": str(code), "err": str(err),
-                "time": str(int(self._changed_at(msg, stage)))}
+                "time": str(int(self.state.changed_at(msg, stage)))}
         return "application/x-www-form-urlencoded", urlencode(form).encode()

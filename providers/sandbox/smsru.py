@@ -6,7 +6,9 @@ request is accepted once (the reply keys by number, so it cannot say more);
 the throttle reply is the account's daily-limit error 206 (sms.ru documents no
 request-rate limit); a call check is confirmed ("401") once the clock passes
 5 s after `callcheck/add`, except for numbers ending in 0000, which never call
-and expire ("402") after 300 s.
+and expire ("402") after 300 s. A `ttl` outside 1..1440 minutes is a request-level
+208 (sms.ru documents no code for it; 208 is its code for a bad `time`); a message
+whose `ttl` runs out before its delivery would end is 104 (время жизни истекло).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from providers import segments
-from providers.sandbox.core import GatewaySimulator, SimMessage, SimRequest, SimResponse
+from providers.sandbox.core import GatewaySimulator, SimRequest, SimResponse
+from providers.sandbox.lifetimes import smsru_ttl
 from providers.sandbox.smsru_account import AccountRoutes
 from providers.sandbox.smsru_wire import (
     API_ID,
@@ -36,6 +39,7 @@ from providers.sandbox.smsru_wire import (
     ok,
     plain,
 )
+from providers.sandbox.timeline import SimMessage
 
 __all__ = ["API_ID", "SmsRuSim", "normalize"]
 
@@ -100,6 +104,10 @@ class SmsRuSim(AccountRoutes, GatewaySimulator):
             raise Refusal(204)
         if params.get("time") and not params["time"].strip().isdigit():
             raise Refusal(208)
+        try:
+            smsru_ttl(params.get("ttl"))
+        except ValueError:
+            raise Refusal(208) from None
         return pairs
 
     def refusal(self, phone: str | None, text: str) -> int | None:
@@ -136,7 +144,7 @@ class SmsRuSim(AccountRoutes, GatewaySimulator):
         meta = {k: params[k] for k in ("ip", "time", "ttl", "daytime", "translit", "partner_id")
                 if k in params}
         self.state.accept(self.name, req.host, sms_id, phone, text, params.get("from") or None,
-                          test=test, **meta)
+                          test=test, valid_for=smsru_ttl(params.get("ttl")), **meta)
         return {"status": "OK", "status_code": 100, "sms_id": sms_id}
 
     def cost(self, req: SimRequest, params: dict[str, str]) -> Body:
@@ -160,11 +168,13 @@ class SmsRuSim(AccountRoutes, GatewaySimulator):
         if msg is None:
             return error_body(-1)
         code = self.code_of(msg)
-        changed = msg.time + {100: 0.0, 102: self.state.queued_for}.get(code,
-                                                                         self.state.final_after)
+        changed = msg.time if code == 100 else self.state.changed_at(msg)
         price = 0 if msg.meta.get("test") else PRICE * segments.count(msg.text).segments
         return {"status": "OK", "status_code": code, "status_text": TEXTS.get(code, ""),
                 "cost": float(price), "send_time": int(msg.time), "status_time": int(changed)}
+
+    def wire_validity(self, req: SimRequest) -> str | None:
+        return req.params().get("ttl") if req.path.rstrip("/") == self.send_path else None
 
     def code_of(self, msg: SimMessage) -> int:
         """Test messages never leave the queue; others follow the shared timeline."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 
@@ -85,6 +86,36 @@ def test_local_and_gateway_suppression(engine, csv_file, sandbox, make_provider)
     out = io.StringIO()
     campaigns.report(engine, c["id"], out)
     assert out.getvalue().count(",suppressed") == 2
+
+
+def test_bulk_caps_hold_across_campaigns(engine, sandbox):
+    """SMSQ_CAP_BULK_DAY=1: a number a campaign reached today is refused by the next one at
+    release (rejected, recipient_cap, unsent); the others go out."""
+    engine.cfg = dataclasses.replace(engine.cfg, cap_bulk_day=1)
+    campaigns.create(engine, text="Sale", recipients=["+79161234501"], account="smsru")
+    tick(engine, time.time())
+    run_enqueued(engine)
+    c = campaigns.create(engine, text="Sale 2", recipients=["+79161234501", "+79161234502"],
+                         account="smsru")
+    tick(engine, time.time() + 1)
+    run_enqueued(engine)
+    assert sorted(sent_numbers(sandbox)) == ["79161234501", "79161234502"]
+    shown = campaigns.show(engine, c["id"])
+    assert shown["capped"] == 1 and shown["counts"]["rejected"] == 1
+    out = io.StringIO()
+    campaigns.report(engine, c["id"], out)
+    assert out.getvalue().count(",recipient_cap") == 1
+    assert [m.text for m in sandbox.state.messages if m.phone == "79161234501"] == ["Sale"]
+
+
+def test_a_campaign_text_over_max_segments_is_refused(engine, redis_client):
+    """SMSQ_MAX_SEGMENTS (10) holds for campaigns too: 30 UCS-2 segments to SMSC refused,
+    naming the field and the setting, before anything is written."""
+    with pytest.raises(ValidationError) as info:
+        campaigns.create(engine, text="Привет мир " * 182, recipients=["+79161234501"],
+                         account="smsc")
+    assert info.value.field == "text" and "SMSQ_MAX_SEGMENTS allows 10" in info.value.message
+    assert not redis_client.keys("smsq:c:*")
 
 
 def test_gatum_black_list_is_honoured(engine, sandbox):

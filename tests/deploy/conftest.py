@@ -15,6 +15,8 @@ QUEUES = {"smsq", "smsq.callbacks", *(f"smsq.{name}" for name in REGISTRY),
 # One worker per gateway, taking its high lane before its bulk lane (`-Q` order).
 WORKER_QUEUES = ["smsq", "smsq.callbacks",
                  *(f"smsq.{name},smsq.{name}.bulk" for name in REGISTRY)]
+# The priority worker's -Q: every gateway's high-lane queue, no bulk, no control.
+PRIORITY_QUEUES = ",".join(f"smsq.{name}" for name in REGISTRY)
 SECRET = re.compile(r"(PASSWORD|TOKEN|API_ID|APIKEY|SECRET)$")
 SMSC_HOSTS = 5  # main host + www2..www5, each may cost a connect timeout
 

@@ -10,7 +10,15 @@ import yaml
 
 from providers import REGISTRY
 from providers.sandbox import Sandbox
-from tests.deploy.conftest import DEPLOY, QUEUES, SECRET, WORKER_QUEUES, longest_stop, seconds
+from tests.deploy.conftest import (
+    DEPLOY,
+    PRIORITY_QUEUES,
+    QUEUES,
+    SECRET,
+    WORKER_QUEUES,
+    longest_stop,
+    seconds,
+)
 
 COMPOSE: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -65,10 +73,25 @@ def test_a_worker_consumes_every_queue(profile):
 
 
 def test_live_workers_have_one_service_per_queue():
-    """Production runs one worker service per queue, so a slow gateway never blocks another."""
+    """Production runs one worker service per queue, so a slow gateway never blocks another
+    (besides the priority worker, which takes the high lanes of all)."""
     queues = [s["command"][s["command"].index("-Q") + 1] for s in active("live").values()
-              if role(s) == "worker"]
+              if role(s) == "worker" and s["command"][s["command"].index("-Q") + 1]
+              != PRIORITY_QUEUES]
     assert sorted(queues) == sorted(WORKER_QUEUES)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_priority_worker_takes_only_the_high_lanes(profile):
+    """Each profile has a worker on every gateway's high-lane queue and nothing else, so an
+    OTP never waits for a process that holds a bulk send (README "Lanes")."""
+    from worker.engine import high_queues
+
+    assert PRIORITY_QUEUES == ",".join(high_queues(list(REGISTRY)))
+    priority = [s for s in active(profile).values() if role(s) == "worker"
+                and s["command"][s["command"].index("-Q") + 1] == PRIORITY_QUEUES]
+    assert len(priority) == 1
+    assert not any(q.endswith(".bulk") for q in PRIORITY_QUEUES.split(","))
 
 
 def test_no_secret_literal_in_compose():

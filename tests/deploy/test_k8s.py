@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import DEPLOY, SECRET, WORKER_QUEUES, longest_stop
+from tests.deploy.conftest import DEPLOY, PRIORITY_QUEUES, SECRET, WORKER_QUEUES, longest_stop
 
 DOCS: list[dict[str, Any]] = [doc for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
                               for doc in yaml.safe_load_all(path.read_text()) if doc]
@@ -59,13 +59,14 @@ def test_exactly_one_beat_with_recreate_strategy():
 
 
 def test_a_worker_deployment_per_queue():
-    """One worker Deployment per queue (control + each gateway)."""
+    """One worker Deployment per queue (control + each gateway), plus one priority worker on
+    every gateway's high-lane queue only."""
     queues = []
     for workload in WORKLOADS.values():
         args = containers(workload)[0].get("args") or []
         if role(workload) == "worker":
             queues.append(args[args.index("-Q") + 1])
-    assert sorted(queues) == sorted(WORKER_QUEUES)
+    assert sorted(queues) == sorted([*WORKER_QUEUES, PRIORITY_QUEUES])
 
 
 def test_smsq_pods_probe_with_smsq_health():

@@ -72,8 +72,8 @@ def systemd_root(tmp_path: Path) -> Path:
 
 
 def verify_units(root: Path) -> subprocess.CompletedProcess[str]:
-    units = ["smsq-beat.service", "smsq-webhooks.service", "smsq-worker@smsq.service",
-             "smsq-worker@smsq.smsclub.service", "smsq.target"]
+    units = ["smsq-beat.service", "smsq-webhooks.service", "smsq-worker@control.service",
+             "smsq-worker@smsclub.service", "smsq-worker@priority.service", "smsq.target"]
     return subprocess.run([tool("systemd-analyze", "systemd"), "verify", f"--root={root}",
                            *units], capture_output=True, text=True)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import configparser
+import re
 
 import pytest
 
+from providers import REGISTRY
 from tests.deploy.conftest import DEPLOY, longest_stop, seconds
 
 UNITS = sorted(p.name for p in (DEPLOY / "systemd").glob("*.service"))
@@ -40,9 +42,34 @@ def test_worker_stop_timeout_outlasts_the_longest_gateway_call():
     assert seconds(unit("smsq-worker@.service")["Service"]["TimeoutStopSec"]) >= longest_stop()
 
 
-def test_worker_unit_consumes_its_instance_queue():
-    """`smsq-worker@<queue>` consumes exactly that queue."""
-    assert " -Q %i " in unit("smsq-worker@.service")["Service"]["ExecStart"]
+def test_worker_instances_between_them_consume_every_queue():
+    """`smsq-worker@<name>` runs `smsq worker <name>`; the instances OPERATIONS.md enables
+    (and the unit's own comment lists) consume every queue, bulk and callbacks included, and
+    the priority instance only high lanes. The command is run for real (--dry-run)."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.deploy.conftest import PRIORITY_QUEUES, QUEUES, ROOT
+
+    start = unit("smsq-worker@.service")["Service"]["ExecStart"]
+    assert start.startswith("/opt/smsq/venv/bin/smsq worker %i ")
+    doc = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    listed = sorted(set(re.findall(r"smsq-worker@([a-z0-9]+)\b", doc)))
+    assert set(listed) == {"control", "callbacks", "priority", *REGISTRY}, listed
+    consumed: dict[str, list[str]] = {}
+    for name in listed:
+        argv = shlex.split(start.replace("%i", name))[2:]
+        done = subprocess.run([sys.executable, "-m", "worker.cli.main", "worker", *argv,
+                               "--dry-run"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        shown = done.stdout.split()
+        consumed[name] = shown[shown.index("-Q") + 1].split(",")
+    every = {q for qs in consumed.values() for q in qs}
+    assert every == QUEUES | {f"smsq.{g}.bulk" for g in REGISTRY}
+    assert ",".join(consumed["priority"]) == PRIORITY_QUEUES
+    assert consumed["smsclub"] == ["smsq.smsclub", "smsq.smsclub.bulk"]  # high lane first
 
 
 def test_beat_is_one_unit_not_a_template():

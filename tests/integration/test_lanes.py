@@ -15,7 +15,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from celery import Celery
 
+from providers.errors import ValidationError
 from tests.integration.conftest import use_stack, wait_for
 from worker import api
 from worker.local.stack import Stack
@@ -90,3 +92,37 @@ def test_transactional_is_sent_before_queued_bulk(lane_stack: tuple[Stack, bool]
     assert behind >= 10 * BATCH, "there was a bulk line left to jump"
     assert sum(1 for r in sends if r["status"] == 429) == 0
     assert window_max([r["time"] for r in sends]) <= 9
+
+
+def test_a_capped_otp_never_reaches_the_gateway(stack: Stack) -> None:
+    """The default OTP cap (5 per number per hour) through real workers: of 7 codes to one
+    number in one job, the 6th and 7th end rejected/recipient_cap and never reach the
+    sandbox while the rest of the job is sent; a code to the same number by `smsq.send`
+    (the worker's intake) is refused the same way."""
+    hot, others = "+380671234321", ["+380671234322", "+380671234323"]
+    messages = [{"to": hot, "text": f"Your code: {i:06d}"} for i in range(7)]
+    messages += [{"to": p, "text": "Your code: 999999"} for p in others]
+    job = api.submit(messages=messages, account="smsclub", lane="otp")
+    capped = [f"{job.job_id}.{i}" for i in (5, 6)]
+    assert job.rejected == dict.fromkeys(capped, "recipient_cap")
+    Celery(broker=stack.redis_url).send_task("smsq.send", queue="smsq", kwargs={
+        "recipients": [hot], "text": "Your code: 777777", "account": "smsclub", "lane": "otp",
+        "job_id": "capped-by-name"})
+    sent = [m for m in job.ids if m not in capped]
+    assert wait_for(lambda: all(s["status"] == "delivered" for s in api.get_status(sent)),
+                    timeout=60)
+    assert wait_for(lambda: _counts("capped-by-name") == {"rejected": 1}, timeout=30)
+    texts = sorted(m["text"] for m in stack.sandbox_messages()
+                   if m["gateway"] == "smsclub" and m["phone"].lstrip("+") == hot[1:])
+    assert texts == [f"Your code: {i:06d}" for i in range(5)]
+    assert sorted(m["phone"].lstrip("+") for m in stack.sandbox_messages()
+                  if m["text"] == "Your code: 999999") == [p[1:] for p in others]
+    rows = api.get_status([*capped, "capped-by-name.0"])
+    assert [(r["status"], r["reason"]) for r in rows] == [("rejected", "recipient_cap")] * 3
+
+
+def _counts(job_id: str) -> dict[str, int]:
+    try:
+        return dict(api.job_status(job_id)["counts"])
+    except ValidationError:
+        return {}

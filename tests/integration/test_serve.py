@@ -14,9 +14,11 @@ import sys
 import threading
 from collections.abc import Iterator
 
+import psutil
 import pytest
 import requests
 
+from providers.sandbox.server import free_port
 from tests.deploy.conftest import ROOT
 from tests.integration.conftest import wait_for
 from worker.local.embedded import EmbeddedRedis
@@ -117,7 +119,8 @@ def test_genuine_reports_are_answered_past_the_open_file_limit_of_slow_clients(b
     seed = random.randrange(1 << 30)
     print(f"seed={seed}")
     rng = random.Random(seed)
-    rx = Receiver(broker, open_files=256, SMSQ_WEBHOOK_CONNECTION_LIMIT="1000")
+    rx = Receiver(broker, open_files=256, SMSQ_WEBHOOK_CONNECTION_LIMIT="1000",
+                  SMSQ_WEBHOOK_PROCESSES="1")  # the limits are per process
     slow: list[socket.socket] = []
     try:
         slow = open_slow(rx.port, 300, rng)  # 300 > 256 descriptors the receiver may hold
@@ -168,3 +171,62 @@ def test_hostile_bytes_get_a_400_not_a_crash(broker):
         assert rx.report().status_code == 200
     finally:
         assert rx.stop() == 0
+
+
+def children(rx: Receiver) -> set[int]:
+    return {c.pid for c in psutil.Process(rx.proc.pid).children()
+            if c.status() != psutil.STATUS_ZOMBIE}
+
+
+def test_processes_share_the_port_a_killed_one_is_replaced_and_sigterm_stops_all(broker):
+    """SMSQ_WEBHOOK_PROCESSES=3: three servers under one parent; SIGKILL one and the parent
+    starts another while reports keep being answered; SIGTERM stops every one, exit 0."""
+    rx = Receiver(broker, SMSQ_WEBHOOK_PROCESSES="3")
+    try:
+        assert wait_for(lambda: len(children(rx)) == 3, timeout=20), rx.lines
+        first = children(rx)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        answered = [rx.report().status_code for _ in range(20)]
+        assert answered == [200] * 20
+        assert wait_for(lambda: len(children(rx)) == 3 and victim not in children(rx),
+                        timeout=20), rx.lines
+        assert len(children(rx) - first) == 1
+        assert any('"webhooks_process_died"' in ln for ln in rx.lines)
+        after = children(rx)
+    finally:
+        assert rx.stop() == 0
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status()
+                   != psutil.STATUS_ZOMBIE for pid in after)
+
+
+def test_processes_metrics_are_merged_by_the_parent(broker, tmp_path):
+    """With several processes, the parent serves one scrape of what its children counted."""
+    port = free_port()
+    rx = Receiver(broker, SMSQ_WEBHOOK_PROCESSES="2", SMSQ_METRICS_PORT=str(port),
+                  SMSQ_METRICS_DIR=str(tmp_path / "metrics"))
+    try:
+        assert wait_for(lambda: len(children(rx)) == 2, timeout=20)
+        for _ in range(12):  # a new connection each: the kernel spreads them
+            assert rx.report().status_code == 200
+
+        def received() -> float:
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("smsq_reports_total{")
+                       and 'result="received"' in line)
+
+        assert wait_for(lambda: received() == 12, timeout=10), received()
+    finally:
+        assert rx.stop() == 0
+
+
+def test_processes_die_with_a_killed_parent(broker):
+    """SIGKILL on the parent (no chance to stop them) still leaves no orphaned server."""
+    rx = Receiver(broker, SMSQ_WEBHOOK_PROCESSES="2")
+    assert wait_for(lambda: len(children(rx)) == 2, timeout=20)
+    kids = [psutil.Process(pid) for pid in children(rx)]
+    rx.proc.kill()
+    rx.proc.wait(timeout=10)
+    _gone, alive = psutil.wait_procs(kids, timeout=10)
+    assert not alive

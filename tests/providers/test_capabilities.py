@@ -30,6 +30,20 @@ def test_each_gateway_declares_exactly_its_capabilities(make_provider, name):
 def test_every_registered_gateway_is_in_the_table():
     """A new gateway must say which capabilities it has (this table is the place)."""
     assert set(REGISTRY) == set(DECLARED)
+    assert set(REGISTRY) == set(VALIDITY)
+
+
+# The validity parameter each gateway takes: (name, unit in seconds, range in units).
+VALIDITY = {"smsru": ("ttl", 60.0, 1, 1440), "smsc": ("valid", 60.0, 1, 1440),
+            "gatum": ("lifetime", 1.0, 1, 86400), "smsclub": None, "sms1000": None}
+
+
+@pytest.mark.parametrize("name", sorted(VALIDITY))
+def test_each_gateway_declares_its_validity_parameter(name):
+    """`validity` is the flag: None for a gateway that takes no validity on the wire."""
+    wire = REGISTRY[name].validity
+    got = None if wire is None else (wire.param, wire.unit, wire.low, wire.high)
+    assert got == VALIDITY[name]
 
 
 def test_blacklisted_returns_the_listed_numbers_as_given(make_provider):

@@ -21,6 +21,7 @@ from providers.errors import (
     ProviderAuthError,
     RateLimited,
     TransientError,
+    ValidityExpired,
 )
 from providers.models import OutgoingMessage, Secret, Status, StatusQuery
 from providers.sandbox.core import Fault
@@ -186,3 +187,28 @@ def test_no_credential_in_logs_or_errors(provider_name, make_provider, sandbox, 
     texts.append(repr(provider.account))
     blob = "\n".join(texts)
     assert secrets and all(s not in blob for s in secrets)
+
+
+@pytest.mark.parametrize("left", [30.0, 600.0])
+def test_a_deadline_goes_on_the_wire_where_the_gateway_takes_one(
+        provider_name, make_provider, sandbox, clock, left):
+    """With a deadline: a gateway with a validity parameter carries no more than what is
+    left (or refuses to send when less than its unit is left); the others send as before."""
+    provider = make_provider(provider_name)
+    provider.clock = clock
+    wire = type(provider).validity
+    message = OutgoingMessage("ref-v", GOOD[0], "Code 1234", "smsq", valid_until=clock.now + left)
+    if wire is not None and left < wire.unit * wire.low:
+        with pytest.raises(ValidityExpired):
+            provider.send([message])
+        assert [m for m in sandbox.state.messages if m.gateway == provider_name] == []
+        return
+    assert provider.send([message])[0].accepted
+    sent = [r for r in sandbox.state.requests if r["gateway"] == provider_name
+            and r["method"] in ("GET", "POST")]
+    (accepted,) = [m for m in sandbox.state.messages if m.gateway == provider_name]
+    if wire is None:
+        assert all("validity" not in r for r in sent)
+    else:
+        assert "validity" in sent[-1]
+        assert accepted.valid_until is not None and accepted.valid_until <= clock.now + left

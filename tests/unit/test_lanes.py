@@ -179,3 +179,34 @@ def test_the_opt_out_list_applies_to_a_bulk_job_not_to_a_transactional_one(engin
     engine.enqueued.clear()
     one = submit(engine, 1, base=2)
     assert engine.ledger.get(one.ids[0])["st"] == "queued" and engine.enqueued
+
+
+def test_suppress_lanes_extends_the_opt_out_list_to_transactional(engine):
+    """SMSQ_SUPPRESS_LANES=transactional: a listed number in a transactional job is rejected
+    (suppressed) at submit and never handed on; the others of the job go; OTPs still go."""
+    import dataclasses
+
+    from worker.contacts.suppression import Suppression
+
+    engine.cfg = dataclasses.replace(engine.cfg, suppress_lanes=("transactional", "bulk"))
+    Suppression(engine.r, engine.cfg.default_region).add(["+380970000012"])
+    job = submit(engine, 3, base=11)
+    assert job.rejected == {job.ids[1]: "suppressed"}
+    assert [(r["st"], r.get("reason")) for r in engine.ledger.get_many(job.ids)] == [
+        ("queued", None), ("rejected", "suppressed"), ("queued", None)]
+    handed = [i for _, k, _ in engine.enqueued for i in k["ids"]]
+    assert sorted(handed) == sorted([job.ids[0], job.ids[2]])
+    engine.enqueued.clear()
+    otp = submit(engine, 1, lane="otp", base=12)
+    assert engine.ledger.get(otp.ids[0])["st"] == "queued" and engine.enqueued
+
+
+def test_suppress_lanes_refuses_an_unknown_lane():
+    from providers.errors import ConfigurationError
+    from worker.settings import load
+
+    with pytest.raises(ConfigurationError, match="SMSQ_SUPPRESS_LANES"):
+        load({"SMSQ_SUPPRESS_LANES": "transactional,promo"})
+    assert load({"SMSQ_SUPPRESS_LANES": "otp"}).suppress_lanes == ("otp", "bulk")
+    assert load({}).suppress_lanes == ("bulk",)
+

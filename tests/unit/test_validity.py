@@ -95,3 +95,48 @@ def test_bad_validity_is_refused_and_nothing_written(engine, redis_client, kw):
         submit(engine, **kw)
     assert info.value.field in ("valid_for", "valid_until")
     assert redis_client.dbsize() == 0
+
+
+# -- validity on the wire (sms.ru's `ttl`, whole minutes) ----------------------------------
+
+RU = "smsru"
+
+
+def ru_sends(sandbox):
+    return [r for r in sandbox.state.requests if r["gateway"] == RU and r["path"] == "/sms/send"]
+
+
+def ru_submit(engine, phone, text, **kw):
+    plan = producer.plan(engine, [phone], text, account=RU, **kw)
+    return producer.write(engine, plan)
+
+
+def test_the_remaining_validity_goes_on_the_wire(timed, sandbox):
+    """Submitted with 10.5 min, sent 3 min later: ttl=7 in the request the sandbox got
+    (half a minute off the boundary: the ledger keeps deadlines to the millisecond)."""
+    job = ru_submit(timed, "+79161234501", "Code 1", valid_for=630)
+    timed.clock.advance(180)
+    assert sending.deliver(timed, job.ids, RU) == {"sent": 1}
+    assert ru_sends(sandbox)[-1]["validity"] == "7"
+
+
+def test_different_deadlines_are_not_merged_into_one_ttl(timed, sandbox):
+    """Two OTPs and a message without validity, one deliver: one request each, its own ttl
+    (sms.ru could carry all three texts in one request, but not three ttls)."""
+    jobs = [ru_submit(timed, "+79161234501", "Code 1", valid_for=330),
+            ru_submit(timed, "+79161234502", "Code 2", valid_for=930),
+            ru_submit(timed, "+79161234503", "Hello")]
+    ids = [i for j in jobs for i in j.ids]
+    assert sending.deliver(timed, ids, RU) == {"sent": 3}
+    assert sorted(str(r.get("validity")) for r in ru_sends(sandbox)) == ["15", "5", "None"]
+
+
+def test_under_a_minute_left_at_the_slot_expires_and_sends_nothing(timed, sandbox):
+    """Still valid at the slot (so our own guard lets it pass), but less than sms.ru's one
+    minute left: ending it expired beats sending a code that may arrive late."""
+    job = ru_submit(timed, "+79161234501", "Code 1", valid_for=90)
+    timed.clock.advance(45)
+    assert sending.deliver(timed, job.ids, RU) == {"expired": 1}
+    rec = row(timed, job)
+    assert (rec["st"], rec["reason"], rec.get("wire")) == ("expired", "validity", "0")
+    assert ru_sends(sandbox) == []

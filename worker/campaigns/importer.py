@@ -104,8 +104,8 @@ class ImportJob:
             raise ValidationError("the rendered text is empty")
         parts = segment_count(text)
         if self.max_segments is not None and parts > self.max_segments:
-            raise ValidationError(f"the text takes {parts} SMS segments; the gateway allows "
-                                  f"{self.max_segments}")
+            raise ValidationError(f"the text takes {parts} SMS segments; the gateway or "
+                                  f"SMSQ_MAX_SEGMENTS allows {self.max_segments}")
         self.result.segments += parts
         self.result.max_segments = max(self.result.max_segments, parts)
         return text

@@ -70,6 +70,7 @@ def describe(store: CampaignStore, cid: str, *, brief: bool = False) -> dict[str
         "invalid": int(data.get("invalid", "0")), "duplicates": int(data.get("duplicates",
                                                                               "0")),
         "suppressed": int(data.get("suppressed", "0")),
+        "capped": int(data.get("capped", "0")),
         "released": int(data.get("released", "0")),
         "segments": _num(data.get("segments")), "max_segments": _num(data.get("max_segments")),
         "estimated_cost": data.get("est_cost"),

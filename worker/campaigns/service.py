@@ -72,6 +72,7 @@ def _options(eng: Engine, kw: dict[str, Any]) -> dict[str, Any]:
     window = parse_window(kw.get("window"))
     zone = check_zone(kw.get("zone") or eng.cfg.campaign_zone)
     limits = [REGISTRY[eng.cfg.account(a).provider].max_segments for a in chain]
+    limits.append(eng.cfg.max_segments or None)  # SMSQ_MAX_SEGMENTS, 0 = the gateway's only
     return {"chain": chain, "sender": sender, "rate": rate, "threshold": float(threshold),
             "window": window, "zone": zone,
             "start": parse_start(kw.get("start"), time.time()),
@@ -117,7 +118,8 @@ def create(engine: Engine | None = None, *, text: Any, progress: ProgressFn | No
     if not template.personal and opts["max_segments"] is not None \
             and segment_count(text) > opts["max_segments"]:
         raise ValidationError(f"text takes {segment_count(text)} SMS segments; the gateway "
-                              f"allows {opts['max_segments']}", field="text")
+                              f"or SMSQ_MAX_SEGMENTS allows {opts['max_segments']}",
+                              field="text")
     if kw.get("gatum_group") is not None and not issubclass(
             REGISTRY[eng.cfg.account(opts["chain"][0]).provider], BulkSend):
         raise ValidationError("a Gatum group campaign needs a Gatum account", field="account")

@@ -3,7 +3,7 @@
 Keys (prefix `smsq:`):
   c:<id>            hash: template, account/route, sender, start, window, zone, rate,
                     failure threshold, status, reason, counters (invalid, duplicates,
-                    suppressed, released), `next` (the next message number)
+                    suppressed, capped, released), `next` (the next message number)
   c:<id>:w:<zone>   list of message numbers waiting for release, one per time zone
   c:<id>:zones      set of the zones that have a waiting list
   c:<id>:dd         set of E.164 numbers seen, for dedup while importing (then unlinked)

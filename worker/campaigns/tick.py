@@ -25,6 +25,8 @@ from worker.campaigns.schedule import ANY_ZONE, parse_window
 from worker.campaigns.store import ACTIVE, CampaignStore, ckey, wait_key
 from worker.contacts.suppression import Suppression
 from worker.engine import BULK, Engine
+from worker.ledger.caps import REASON as CAPPED
+from worker.ledger.caps import Caps
 from worker.ledger.lifecycle import Status as S
 from worker.limiter import Throttled
 
@@ -93,7 +95,7 @@ def _rate(engine: Engine, data: dict[str, str]) -> tuple[float, int]:
 def _auto_pause(store: CampaignStore, cid: str, data: dict[str, str],
                 counts: dict[str, int]) -> bool:
     """Pause when the gateway fails/rejects more than the threshold share of finished sends."""
-    own = int(data.get("invalid", "0")) + int(data.get("suppressed", "0"))
+    own = sum(int(data.get(k, "0")) for k in ("invalid", "suppressed", "capped"))
     finished = sum(counts.get(s, 0) for s in FINISHED) - own
     bad = counts.get(S.FAILED, 0) + max(0, counts.get(S.REJECTED, 0) - own)
     threshold = float(data.get("threshold") or 1.0)
@@ -145,9 +147,16 @@ def _hand_on(engine: Engine, store: CampaignStore, cid: str, ids: list[str],
     stopped = engine.ledger.transition_many([i for i, _, _ in rows if i in blocked],
                                             [S.SCHEDULED], S.REJECTED, reason="suppressed")
     store.incr(cid, "suppressed", len(stopped))
+    # Bulk's per-recipient caps count a recipient when it is released (an id counts once,
+    # so a release retried after a crash counts nothing again).
+    capped = Caps(engine.r).admit(BULK, [(i, to) for i, to, _ in rows if i not in blocked],
+                                  engine.cfg.caps(BULK), now)
+    refused = engine.ledger.transition_many(sorted(capped), [S.SCHEDULED], S.REJECTED,
+                                            reason=CAPPED)
+    store.incr(cid, "capped", len(refused))
     moved = set(engine.ledger.transition_many(
-        [i for i, _, _ in rows if i not in blocked], [S.SCHEDULED], S.QUEUED,
-        score=now + engine.cfg.requeue_after, created=now))
+        [i for i, _, _ in rows if i not in blocked and i not in capped], [S.SCHEDULED],
+        S.QUEUED, score=now + engine.cfg.requeue_after, created=now))
     by_acc: dict[str, list[str]] = {}
     for msg_id, _, acc in rows:
         if msg_id in moved:

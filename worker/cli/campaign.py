@@ -92,7 +92,8 @@ def _summary(d: dict[str, Any]) -> str:
              f"{d.get('route')}"]
     if "invalid" in d:
         lines.append(f"  invalid rows {d['invalid']}  duplicates {d['duplicates']}  "
-                     f"suppressed {d['suppressed']}  released {d['released']}")
+                     f"suppressed {d['suppressed']}  capped {d.get('capped', 0)}  "
+                     f"released {d['released']}")
         lines.append(f"  segments {d.get('segments')} (max {d.get('max_segments')} per "
                      f"message)  estimated cost {d.get('estimated_cost')}")
         lines += [f"  rejected: {p}" for p in d.get("problems", [])[:5]]

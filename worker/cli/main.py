@@ -7,13 +7,14 @@ line naming the problem and exit 2 (bad input) or 1 (anything else).
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from providers.errors import SmsqError, ValidationError
-from worker.cli import callbacks, campaign, contacts, failures, ops, sandbox
+from worker.cli import callbacks, campaign, contacts, failures, ops, sandbox, workers
 from worker.cli.output import Handler, emit, port_number
 from worker.engine import DEFAULT_LANE, LANES
 
@@ -25,17 +26,32 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.file:
         with open(args.file, encoding="utf-8", errors="replace") as fh:
             recipients += [line.strip() for line in fh if line.strip()]
+    common: dict[str, Any] = {"account": args.account, "route": args.route,
+                              "sender": args.sender, "lane": args.lane,
+                              "valid_for": args.valid_for}
     try:
-        result = api.submit(recipients, args.text, account=args.account, route=args.route,
-                            sender=args.sender, idempotency_key=args.idempotency_key,
-                            job_id=args.job_id, lane=args.lane,
-                            valid_for=args.valid_for)
+        if args.dry_run:
+            est = api.estimate(recipients, args.text, **common)
+        else:
+            result = api.submit(recipients, args.text, idempotency_key=args.idempotency_key,
+                                job_id=args.job_id, **common)
     except ValidationError as exc:
         raise _as_typed(exc, recipients) from None
-    emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate},
-         f"job {result.job_id}: {len(result.ids)} message(s) queued"
+    if args.dry_run:
+        emit(args, {"dry_run": True, "messages": len(est.segments), **est.as_dict()},
+             f"dry run: {len(est.segments)} message(s), {est.describe()}; nothing queued "
+             "(per-recipient caps are counted only when sent)")
+        return 0
+    est, refused = result.estimate, result.rejected
+    why = ", ".join(sorted(set(refused.values())))
+    emit(args, {"job_id": result.job_id, "ids": result.ids, "duplicate": result.duplicate,
+                "rejected": refused, **est.as_dict()},
+         f"job {result.job_id}: {len(result.ids) - len(refused)} message(s) queued"
+         + (f", {len(refused)} rejected ({why})" if refused else "")
          + (" (already submitted with this idempotency key)" if result.duplicate else "")
-         + "\n" + "\n".join(result.ids))
+         + f"; {est.describe()}\n"
+         + "\n".join(i + (f"  rejected: {refused[i]}" if i in refused else "")
+                     for i in result.ids))
     return 0
 
 
@@ -113,21 +129,20 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     from providers import REGISTRY
     from worker.engine import Engine
     from worker.ops.logs import configure
-    from worker.ops.serve import run_until_stopped, serve
+    from worker.ops.serve import run
 
     configure()
     engine = Engine()
     if not engine.cfg.webhook_token:
         raise ValidationError("SMSQ_WEBHOOK_TOKEN is not set", field="SMSQ_WEBHOOK_TOKEN")
-    server = serve(engine, args.host, args.port)
     pushing = ",".join(name for name, cls in REGISTRY.items() if cls.reports)
     host = args.host if args.host is not None else engine.cfg.webhook_host
-    print(f"smsq webhooks on http://{host}:{server.port}/<token>/{{{pushing}}}",
-          flush=True)
-    run_until_stopped(server)
+
+    def announce(port: int) -> None:
+        print(f"smsq webhooks on http://{host}:{port}/<token>/{{{pushing}}}", flush=True)
+
+    run(engine, args.host, args.port, announce)
     return 0
-
-
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -163,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="otp / transactional go ahead of bulk on every account")
     p.add_argument("--valid-for", type=float, help="seconds; not sent later than that "
                    "(ends expired); otp default SMSQ_OTP_VALID_FOR")
+    p.add_argument("--dry-run", action="store_true", help="check the input and print the "
+                   "SMS segments and estimated cost; queue nothing")
     p = add("status", cmd_status, "show messages' status, or a job's counts")
     p.add_argument("ids", nargs="*", help="message ids")
     p.add_argument("--job", help="a job id")
@@ -177,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "0 = a free port, printed)")
     p = add("demo", cmd_demo, "run the whole pipeline end to end on a private Redis + sandbox")
     p.add_argument("--messages", type=int, default=2500)
-    for group in (ops, campaign, contacts, callbacks):
+    for group in (ops, campaign, contacts, callbacks, workers):
         group.register(add)
     return parser
 
@@ -190,5 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return failures.run(args.handler, args)
 
 
+def entry() -> int:
+    """The `smsq` command: logs go to stderr (warnings and up; webhooks and sandbox set their
+    own level), so what a command prints on stdout, `--json` included, is only its output.
+    `main()` leaves logging alone for callers that configured their own."""
+    from worker.ops.logs import configure
+
+    configure(level=logging.WARNING)
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -46,7 +46,8 @@ class Recheck:
 def outgoing(rows: list[Record], jobs: dict[str, Record], default_sender: str | None
              ) -> list[OutgoingMessage]:
     """One OutgoingMessage per row; a job's shared text, sender and options are resolved
-    (and its options decoded) once, not once per recipient."""
+    (and its options decoded) once, not once per recipient. A row's `vu` is its deadline,
+    which a gateway with a validity parameter gets the rest of on the wire."""
     shared: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
     decoded: dict[str, dict[str, Any]] = {}
     out: list[OutgoingMessage] = []
@@ -61,7 +62,9 @@ def outgoing(rows: list[Record], jobs: dict[str, Record], default_sender: str | 
             text = row.get("text") or text
             sender = row.get("sender") or sender
             options = _options(decoded, row["opts"]) if row.get("opts") else options
-        out.append(OutgoingMessage(row["id"], row["to"], text, sender, options))
+        until = row.get("vu")  # the job's deadline, set by validity.split
+        out.append(OutgoingMessage(row["id"], row["to"], text, sender, options,
+                                   float(until) if until else None))
     return out
 
 

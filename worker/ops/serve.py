@@ -18,9 +18,12 @@ otherwise be hit first.
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import signal
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -44,6 +47,7 @@ class ServerOptions:
     channel_timeout: float
     backlog: int
     max_body: int
+    processes: int = 1
 
     @classmethod
     def from_settings(cls, cfg: Settings, host: str | None = None,
@@ -53,7 +57,17 @@ class ServerOptions:
                    threads=cfg.webhook_threads,
                    connection_limit=fitting_limit(cfg.webhook_connection_limit),
                    channel_timeout=cfg.webhook_channel_timeout, backlog=cfg.webhook_backlog,
-                   max_body=cfg.webhook_max_body)
+                   max_body=cfg.webhook_max_body, processes=process_count(cfg.webhook_processes))
+
+
+def process_count(wanted: int) -> int:
+    """`SMSQ_WEBHOOK_PROCESSES`, where 0 means one per CPU this process may run on."""
+    if wanted > 0:
+        return wanted
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def fitting_limit(wanted: int) -> int:
@@ -98,8 +112,10 @@ def _not_overflow_toggles(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("total open connections")
 
 
-def build(app: Any, options: ServerOptions) -> ReceiverServer:
-    """A bound, not yet running server (`run()` serves until SIGTERM / SIGINT)."""
+def build(app: Any, options: ServerOptions, sock: socket.socket | None = None
+          ) -> ReceiverServer:
+    """A bound, not yet running server (`run()` serves until SIGTERM / SIGINT); on `sock`,
+    a listening socket bound already, when given."""
     from waitress.adjustments import Adjustments
 
     waitress_log = logging.getLogger("waitress")
@@ -110,7 +126,10 @@ def build(app: Any, options: ServerOptions) -> ReceiverServer:
                       channel_timeout=options.channel_timeout, cleanup_interval=2,
                       backlog=options.backlog, max_request_body_size=options.max_body,
                       asyncore_use_poll=True, ident="smsq", expose_tracebacks=False)
-    return ReceiverServer(app, adj=adj)
+    if sock is None:
+        return ReceiverServer(app, adj=adj)
+    return ReceiverServer(app, adj=adj, _sock=sock, bind_socket=False,
+                          sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
 
 
 def serve(engine: Engine, host: str | None = None, port: int | None = None
@@ -125,6 +144,44 @@ def serve(engine: Engine, host: str | None = None, port: int | None = None
     log.info("webhooks_serving", host=options.host, port=server.port, threads=options.threads,
              connection_limit=options.connection_limit, backlog=options.backlog)
     return server
+
+
+def run(engine: Engine, host: str | None, port: int | None,
+        announce: Callable[[int], None]) -> None:
+    """`smsq webhooks`: one server in this process, or (`SMSQ_WEBHOOK_PROCESSES` > 1) that
+    many on one socket under a supervising parent; `announce` gets the bound port."""
+    from worker.ops import metrics, prefork
+    from worker.ops.receiver import Receiver
+
+    options = ServerOptions.from_settings(engine.cfg, host, port)
+    if options.processes == 1:
+        server = serve(engine, host, port)
+        announce(server.port)
+        run_until_stopped(server)
+        return
+    sock = prefork.listen_socket(options.host, options.port, options.backlog)
+    on_exit: Callable[[int], None] = _nothing
+    if metrics.start_worker_server(engine.cfg) is not None:  # children write, parent serves
+        from prometheus_client import multiprocess
+
+        on_exit = multiprocess.mark_process_dead
+
+    def child() -> None:
+        from worker.engine import Engine as ChildEngine
+
+        mine = ChildEngine()  # its own Redis connections
+        run_until_stopped(build(metrics.flushing(Receiver(mine), mine.r), options, sock))
+
+    log.info("webhooks_serving", host=options.host, port=sock.getsockname()[1],
+             processes=options.processes, threads=options.threads,
+             connection_limit=options.connection_limit, backlog=options.backlog)
+    announce(int(sock.getsockname()[1]))
+    prefork.Supervisor(options.processes, child, on_exit).run()
+    log.info("webhooks_stopped")
+
+
+def _nothing(pid: int) -> None:
+    pass
 
 
 def run_until_stopped(server: ReceiverServer) -> None:

@@ -25,9 +25,9 @@ from worker.producer.submit import (
     Submitted,
     new_job_id,
     plan,
-    printable,
     write,
 )
+from worker.producer.texts import printable
 
 log = structlog.get_logger("smsq.intake")
 KNOWN = frozenset({"recipients", "text", "messages", "account", "route", "sender", "options",

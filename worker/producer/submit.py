@@ -19,22 +19,25 @@ import redis
 import structlog
 from kombu.exceptions import OperationalError
 
-from providers import REGISTRY, phones, segments
+from providers import REGISTRY, phones
 from providers.errors import ConfigurationError, ValidationError
 from worker.callbacks import notify, sweep
 from worker.callbacks.subscription import store_many as store_callbacks
+from worker.contacts.suppression import Suppression
 from worker.engine import BULK, DEFAULT_LANE, LANES, Engine
+from worker.ledger.caps import REASON as CAPPED
 from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.jobs import NewRecord
 from worker.polling import describe
-from worker.producer import controls
+from worker.producer import texts
+from worker.producer.estimate import Estimate, estimate
 from worker.producer.subscribe import Subscriptions, resolve
+from worker.producer.texts import printable
 from worker.producer.validity import valid_until as _validity
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 SENDER = re.compile(r"^(?:[A-Za-z0-9 ._&'-]{1,11}|\+?\d{3,15})\Z")
 MAX_RECIPIENTS = 100_000
-MAX_TEXT = 5_000
 # A broker that cannot take the messages now: the release sweep sends them later.
 BROKER_DOWN = (OperationalError, redis.ConnectionError, redis.TimeoutError, OSError)
 log = structlog.get_logger("smsq.producer")
@@ -46,6 +49,7 @@ class Submitted:
     ids: list[str]
     rejected: dict[str, str] = field(default_factory=dict)  # id -> reason
     duplicate: bool = False
+    estimate: Estimate = field(default_factory=Estimate)  # segments and cost of what is sent
 
 
 @dataclass(frozen=True)
@@ -57,55 +61,11 @@ class _Plan:
     subs: Subscriptions = field(default_factory=Subscriptions)
     lane: str = DEFAULT_LANE
     valid_until: float | None = None
+    estimate: Estimate = field(default_factory=Estimate)
 
 
 def new_job_id() -> str:
     return secrets.token_hex(6)
-
-
-def _texts(recipients: Sequence[Any] | None, text: Any,
-           messages: Mapping[str, str] | Sequence[Mapping[str, Any]] | None
-           ) -> list[tuple[Any, Any, Any]]:
-    """(recipient, text, the message's own callback or None) per message."""
-    if messages is not None and recipients is not None:
-        raise ValidationError("give either recipients + text or messages, not both",
-                              field="messages")
-    if messages is not None:
-        if isinstance(messages, Mapping):
-            return [(to, body, None) for to, body in messages.items()]
-        if not isinstance(messages, Sequence) or isinstance(messages, str):
-            raise ValidationError("messages must be a list of {to, text}", field="messages")
-        out = []
-        for i, item in enumerate(messages):
-            if not isinstance(item, Mapping) or "to" not in item:
-                raise ValidationError(f"messages[{i}] must be an object with 'to' and 'text'",
-                                      field="messages")
-            out.append((item["to"], item.get("text", text), item.get("callback")))
-        return out
-    if recipients is None or isinstance(recipients, str | bytes) or not isinstance(
-            recipients, Sequence):
-        raise ValidationError("recipients must be a list of phone numbers", field="recipients")
-    return [(r, text, None) for r in recipients]
-
-
-def printable(value: str) -> str:
-    """`value` with lone surrogates escaped: what Redis, JSON and logs can all carry."""
-    return value.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _check_text(text: Any, max_segments: int | None) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise ValidationError("text is empty", field="text")
-    if printable(text) != text:
-        raise ValidationError("text contains a lone surrogate (not valid Unicode)", field="text")
-    if len(text) > MAX_TEXT:
-        raise ValidationError(f"text is longer than {MAX_TEXT} characters", field="text")
-    controls.check(text, "text")
-    info = segments.count(text)
-    if max_segments is not None and info.segments > max_segments:
-        raise ValidationError(f"text takes {info.segments} SMS segments ({info.encoding}); "
-                              f"the gateway allows {max_segments}", field="text")
-    return text
 
 
 def _route(engine: Engine, account: Any, route: Any) -> tuple[str, ...]:
@@ -144,13 +104,14 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
     until = _validity(engine, lane, valid_for, valid_until)
     chain = _route(engine, account, route)
     limits = [REGISTRY[engine.cfg.account(a).provider].max_segments for a in chain]
-    max_segments = min((m for m in limits if m is not None), default=None)
+    max_segments = texts.limit(min((m for m in limits if m is not None), default=None),
+                               engine.cfg.max_segments)
     if sender is not None and (not isinstance(sender, str) or not SENDER.match(sender)):
         raise ValidationError("sender must be up to 11 letters/digits or a 3-15 digit number",
                               field="sender")
     if options is not None and not isinstance(options, Mapping):
         raise ValidationError("options must be an object", field="options")
-    pairs_in = _texts(recipients, text, messages)
+    pairs_in = texts.pairs(recipients, text, messages)
     if not pairs_in:
         raise ValidationError("no recipients", field="recipients")
     if len(pairs_in) > MAX_RECIPIENTS:
@@ -159,12 +120,12 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
     pairs: list[tuple[str, str, str | None]] = []
     checked: set[str] = set()  # one segment count per distinct text, not per recipient
     if messages is None:  # one text for all: a bad one refuses the job, whatever `strict`
-        checked.add(_check_text(text, max_segments))
+        checked.add(texts.check(text, max_segments))
     for raw, body, _ in pairs_in:
         good = ""  # the text once it passed its checks: kept with a refused recipient
         try:
             if not (isinstance(body, str) and body in checked):
-                body = _check_text(body, max_segments)
+                body = texts.check(body, max_segments)
                 checked.add(body)
             good = body
             pairs.append((phones.normalize(raw, engine.cfg.default_region), body, None))
@@ -175,8 +136,22 @@ def plan(engine: Engine, recipients: Sequence[Any] | None, text: Any, *,
                 raise ValidationError(f"{exc.message} (recipient #{len(pairs) + 1})",
                                       field="recipients") from None
             pairs.append((printable(str(raw)[:32]), good, exc.message))
+    if lane != BULK and lane in engine.cfg.suppress_lanes:  # bulk: checked at its release
+        pairs = _drop_opted_out(engine, pairs)
     subs = resolve(engine.cfg, callback, chain[0], [own for _, _, own in pairs_in])
-    return _Plan(chain, pairs, sender, dict(options or {}), subs, lane, until)
+    est = estimate([None if reason else body for _, body, reason in pairs],
+                   engine.cfg.prices.get(chain[0]))
+    return _Plan(chain, pairs, sender, dict(options or {}), subs, lane, until, est)
+
+
+def _drop_opted_out(engine: Engine, pairs: list[tuple[str, str, str | None]]
+                    ) -> list[tuple[str, str, str | None]]:
+    """SMSQ_SUPPRESS_LANES names this lane: numbers on the opt-out list are `rejected`
+    (reason suppressed) in the job, never sent."""
+    listed = Suppression(engine.r, engine.cfg.default_region).local(
+        [to for to, _, reason in pairs if reason is None])
+    return [(to, body, "suppressed" if reason is None and to in listed else reason)
+            for to, body, reason in pairs]
 
 
 def _digest(p: _Plan) -> str:
@@ -222,24 +197,29 @@ def _write(engine: Engine, p: _Plan, job_id: str, key: str | None, source: str) 
     done = engine.ledger.jobs.create(
         job_id, job, records, digest=_digest(p), now=now,
         release_at=now if in_ledger else now + engine.cfg.redispatch_after, account=p.route[0],
-        route=",".join(p.route), idempotency_key=key)
+        route=",".join(p.route), idempotency_key=key, caps=engine.cfg.caps(p.lane))
     if done.outcome == "idem_conflict":
         raise ValidationError("idempotency key was used with different content",
                               field="idempotency_key")
     if done.outcome == "job_conflict":
         raise ValidationError(f"job {job_id!r} already exists with different content",
                               field="job_id")
-    rejected = {f"{done.job_id}.{i}": reason for i, (_, _, reason) in enumerate(p.pairs)
-                if reason}
+    capped = set(done.capped)
+    if done.outcome == "duplicate":  # which of them a cap refused, the records say
+        capped = {i for i, row in enumerate(engine.ledger.pick_many(done.ids, ["reason"]))
+                  if row and row.get("reason") == CAPPED}
+    rejected = {f"{done.job_id}.{i}": reason or CAPPED
+                for i, (_, _, reason) in enumerate(p.pairs) if reason or i in capped}
+    est = p.estimate.without(capped)
     if done.outcome == "duplicate":
-        return Submitted(done.job_id, done.ids, rejected, duplicate=True)
+        return Submitted(done.job_id, done.ids, rejected, duplicate=True, estimate=est)
     if p.subs.any:
         sweep.watch(engine, job_id)
         notify(engine, list(rejected))
     if not in_ledger:
         _enqueue(engine, p, [(f"{job_id}.{i}", body) for i, (_, body, reason)
-                         in enumerate(p.pairs) if not reason])
-    return Submitted(job_id, done.ids, rejected)
+                         in enumerate(p.pairs) if not reason and i not in capped])
+    return Submitted(job_id, done.ids, rejected, estimate=est)
 
 
 def _enqueue(engine: Engine, p: _Plan, queued: list[tuple[str, str]]) -> None:

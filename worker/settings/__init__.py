@@ -9,6 +9,7 @@ environment; task messages and the ledger name accounts only.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from worker.settings.accounts import accounts as _accounts
 from worker.settings.accounts import callbacks as _callbacks
 from worker.settings.accounts import number as _num
 from worker.settings.accounts import routes as _routes
-from worker.settings.names import NUMBERS, TEXTS
+from worker.settings.names import COUNTS, NUMBERS, TEXTS
 from worker.transport.connection import check_url, target
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -68,7 +69,8 @@ class Settings:
     import_dir: str = ""  # the only place `smsq.campaign` by name may read a CSV; "" = none
     webhook_host: str = "127.0.0.1"  # the image sets 0.0.0.0; on a host, a TLS proxy is in front
     webhook_port: int = 8088
-    webhook_threads: int = 8  # requests handled at once (each does one Redis round trip)
+    webhook_processes: int = 0  # receiver processes on one socket; 0 = one per CPU
+    webhook_threads: int = 8  # requests one process handles at once
     webhook_connection_limit: int = 1000  # open connections; lowered to fit the open-file limit
     webhook_channel_timeout: float = 15.0  # seconds a connection may stay silent
     webhook_backlog: int = 1024  # listen queue (the kernel caps it at net.core.somaxconn)
@@ -103,12 +105,28 @@ class Settings:
     callback_sweep_interval: float = 15.0
     lanes: str = "priority"  # or "fifo": one line per account, as before lanes (B6 only)
     otp_valid_for: float = 300.0  # an OTP's validity when the producer gives none; 0 = none
+    # Per-recipient caps by lane (README "Lanes"): messages to one number in the last hour /
+    # day; one more is refused at submit as `rejected` (reason recipient_cap). 0 = no cap.
+    cap_otp_hour: int = 5
+    cap_otp_day: int = 20
+    cap_transactional_hour: int = 0
+    cap_transactional_day: int = 0
+    cap_bulk_hour: int = 0
+    cap_bulk_day: int = 0
+    max_segments: int = 10  # SMS parts one message may take (the gateway's own limit too); 0 = any
+    # Lanes whose messages the opt-out list (`smsq suppress`) stops; bulk always.
+    suppress_lanes: tuple[str, ...] = ("bulk",)
 
     @property
     def redispatch_after(self) -> float:
         """A dispatched message is dispatched again by beat only after this: by then its
         deliver task either ran, or was lost with a node and restored by the broker."""
         return self.visibility_timeout + 60.0
+
+    def caps(self, lane: str) -> tuple[int, int]:
+        """The lane's per-recipient caps: (per hour, per day), 0 = none."""
+        return (int(getattr(self, f"cap_{lane}_hour", 0)),
+                int(getattr(self, f"cap_{lane}_day", 0)))
 
     def account(self, name: str) -> AccountConfig:
         try:
@@ -135,10 +153,19 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     for name, key in NUMBERS.items():
         default = getattr(defaults, name)
         value = _num(env, key, default)
-        values[name] = int(value) if isinstance(default, int) else value
+        values[name] = int(value) if isinstance(default, int) and name not in COUNTS else value
     for name, key in TEXTS.items():
         values[name] = env.get(key) or getattr(defaults, name)
     check_url(values["redis_url"])
+    for name in COUNTS:
+        value = values[name]
+        if not (math.isfinite(value) and value >= 0 and value == int(value)):
+            raise ConfigurationError(f"{NUMBERS[name]} must be a whole number >= 0 (0 = no "
+                                     f"limit), got {value:g}")
+        values[name] = int(value)
+    if values["webhook_processes"] < 0:
+        raise ConfigurationError("SMSQ_WEBHOOK_PROCESSES must be 0 (one per CPU) or more, got "
+                                 f"{values['webhook_processes']}")
     hours = _num(env, "SMSQ_STATUS_HORIZON_HOURS", defaults.status_horizon / 3600.0)
     values["state_dir"] = env.get("SMSQ_STATE_DIR") or _default_state_dir(env)
     accounts = _accounts(env)
@@ -150,10 +177,23 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         smsru_callback_hash=env.get("SMSQ_SMSRU_CALLBACK_HASH", "") in ("1", "true", "yes"),
         prices={n: _num(env, f"SMSQ_{n.upper()}_PRICE", 0.0) for n in accounts
                 if env.get(f"SMSQ_{n.upper()}_PRICE")},
+        suppress_lanes=_suppress_lanes(env),
         **_callbacks(env, accounts),
     )
     target(cfg)  # a bad Redis URL or TLS option fails at start-up, naming the setting
     return cfg
+
+
+def _suppress_lanes(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`SMSQ_SUPPRESS_LANES="transactional,bulk"`: bulk is in it whatever is listed."""
+    lanes = ("otp", "transactional", "bulk")
+    named = [w.strip().lower() for w in env.get("SMSQ_SUPPRESS_LANES", "").split(",")
+             if w.strip()]
+    unknown = [w for w in named if w not in lanes]
+    if unknown:
+        raise ConfigurationError(f"SMSQ_SUPPRESS_LANES: unknown lane(s) {unknown} (lanes: "
+                                 f"{', '.join(lanes)})")
+    return tuple(lane for lane in lanes if lane in named or lane == "bulk")
 
 
 def _default_state_dir(env: Mapping[str, str]) -> str:

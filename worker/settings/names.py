@@ -19,6 +19,7 @@ NUMBERS = {
     "webhook_max_body": "SMSQ_WEBHOOK_MAX_BODY", "park_per_request": "SMSQ_PARK_PER_REQUEST",
     "park_max": "SMSQ_PARK_MAX", "park_ttl": "SMSQ_PARK_TTL",
     "webhook_port": "SMSQ_WEBHOOK_PORT", "webhook_threads": "SMSQ_WEBHOOK_THREADS",
+    "webhook_processes": "SMSQ_WEBHOOK_PROCESSES",
     "webhook_connection_limit": "SMSQ_WEBHOOK_CONNECTION_LIMIT",
     "webhook_channel_timeout": "SMSQ_WEBHOOK_CHANNEL_TIMEOUT",
     "callback_batch_max": "SMSQ_CALLBACK_BATCH_MAX", "webhook_backlog": "SMSQ_WEBHOOK_BACKLOG",
@@ -27,7 +28,15 @@ NUMBERS = {
     "callback_backoff_max": "SMSQ_CALLBACK_BACKOFF_MAX",
     "callback_sweep_interval": "SMSQ_CALLBACK_SWEEP_INTERVAL",
     "redis_min_replicas": "SMSQ_REDIS_MIN_REPLICAS",
+    "cap_otp_hour": "SMSQ_CAP_OTP_HOUR", "cap_otp_day": "SMSQ_CAP_OTP_DAY",
+    "cap_transactional_hour": "SMSQ_CAP_TRANSACTIONAL_HOUR",
+    "cap_transactional_day": "SMSQ_CAP_TRANSACTIONAL_DAY",
+    "cap_bulk_hour": "SMSQ_CAP_BULK_HOUR", "cap_bulk_day": "SMSQ_CAP_BULK_DAY",
+    "max_segments": "SMSQ_MAX_SEGMENTS",
 }
+# Counts that must be whole and >= 0 (0 = no limit): refused at load otherwise.
+COUNTS = ("cap_otp_hour", "cap_otp_day", "cap_transactional_hour", "cap_transactional_day",
+          "cap_bulk_hour", "cap_bulk_day", "max_segments")
 TEXTS = {
     "redis_url": "SMSQ_REDIS_URL", "default_region": "SMSQ_DEFAULT_REGION",
     "webhook_token": "SMSQ_WEBHOOK_TOKEN", "metrics_addr": "SMSQ_METRICS_ADDR",

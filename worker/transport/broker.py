@@ -29,10 +29,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from queue import Empty
 from time import monotonic
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from kombu.transport import redis as kombu_redis
@@ -155,6 +158,20 @@ class SentinelChannel(kombu_redis.SentinelChannel):
 
 class SentinelTransport(kombu_redis.SentinelTransport):
     Channel = SentinelChannel
+
+
+def stay_on_sentinels(alternates: list[str]) -> Iterator[str]:
+    """The broker's failover strategy for Sentinel: never switch URLs.
+
+    kombu takes the sentinels from the `;`-separated URL and, on a connection error,
+    "fails over" to the next one with `Connection.switch(url)`, which re-parses that URL:
+    the password (given apart, never in the URL) becomes None and the transport becomes
+    kombu's stock `sentinel`, so after the first failover every reconnect to the new master
+    was refused ("HELLO must be called with the client already authenticated") and these
+    classes were gone. Switching is pointless here anyway: the channel asks every sentinel
+    in the list each time it connects. A bare host (no `://`) keeps every other parameter.
+    """
+    return itertools.repeat(urlsplit(alternates[0]).hostname or "127.0.0.1")
 
 
 # The `broker_transport` settings naming these classes (chosen by the URL's scheme in

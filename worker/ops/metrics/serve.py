@@ -13,6 +13,8 @@ import structlog
 
 from providers import REGISTRY as PROVIDERS
 from worker.callbacks import outbox
+from worker.engine import LANES
+from worker.ledger.caps import capped_totals
 from worker.ledger.lifecycle import Status
 from worker.ops import health
 from worker.ops.metrics.counters import enable, rolling
@@ -33,7 +35,9 @@ def multiproc_dir(configured: str) -> str:
 
 
 def start_worker_server(cfg: Settings) -> str | None:
-    """In a Celery worker's main process, before the pool forks; returns the sample dir."""
+    """In a parent process before it forks (a Celery worker's main process, or the
+    receiver's supervisor with SMSQ_WEBHOOK_PROCESSES > 1): its children write their
+    samples to a per-process file, the parent serves the merged view; returns the dir."""
     if not cfg.metrics_port:
         return None
     path = multiproc_dir(cfg.metrics_dir)
@@ -55,7 +59,7 @@ def start_worker_server(cfg: Settings) -> str | None:
 
 
 def start_receiver_server(cfg: Settings) -> None:
-    """The receiver is one process: its own registry, plus the Redis gauges."""
+    """The receiver as one process: its own registry, plus the Redis gauges."""
     if not cfg.metrics_port:
         return
     enable()
@@ -112,6 +116,7 @@ class RedisCollector:
         yield from families
 
     def _families(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily as C
         from prometheus_client.core import GaugeMetricFamily as G
 
         r, cfg = self.r, self.cfg
@@ -148,6 +153,10 @@ class RedisCollector:
         yield lag
         yield _family(G("smsq_callbacks", "Status callback events parked as failed, and "
                         "subscriber outboxes waiting", labels=["state"]), outbox.gauges(r))
+        capped = capped_totals(r)
+        yield _family(C("smsq_recipient_cap_rejected", "Messages refused at submit by a "
+                        "per-recipient cap (rejected, reason recipient_cap)", labels=["lane"]),
+                      {lane: capped.get(lane, 0) for lane in LANES})
 
 
 def _family(family: Any, values: dict[str, Any]) -> Any:
