@@ -230,3 +230,34 @@ def test_processes_die_with_a_killed_parent(broker):
     rx.proc.wait(timeout=10)
     _gone, alive = psutil.wait_procs(kids, timeout=10)
     assert not alive
+
+
+def test_a_stop_at_any_moment_of_start_up_leaves_no_process_behind(broker):
+    """SIGTERM or SIGINT at random moments while the parent imports, binds and forks (seeded):
+    it always exits, within the stop grace, and no receiver process outlives it."""
+    seed = random.randrange(1 << 30)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    marker = f"startup-race-{seed}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSQ_")}
+    env.update(SMSQ_REDIS_URL=broker.url, SMSQ_WEBHOOK_TOKEN=marker, PYTHONPATH=str(ROOT),
+               SMSQ_WEBHOOK_PROCESSES="3")
+    for _ in range(8):
+        proc = subprocess.Popen([sys.executable, "-m", "worker.cli.main", "webhooks",
+                                 "--port", "0"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        threading.Event().wait(rng.uniform(0.2, 1.5))
+        proc.send_signal(rng.choice([signal.SIGTERM, signal.SIGINT]))
+        proc.wait(timeout=40)
+
+    def leftovers() -> list[int]:
+        found = []
+        for p in psutil.process_iter(["pid"]):
+            try:
+                if p.environ().get("SMSQ_WEBHOOK_TOKEN") == marker:
+                    found.append(p.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return found
+
+    assert wait_for(lambda: not leftovers(), timeout=10), leftovers()

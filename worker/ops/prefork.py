@@ -66,7 +66,9 @@ class Supervisor:
         self.children: dict[int, float] = {}  # pid -> start time
         self.pause = 0.0
 
-    def run(self) -> int:
+    def run(self, ready: Callable[[], None] = lambda: None) -> int:
+        """Start the children, call `ready` (they are forked and tracked by then), and keep
+        them alive until SIGTERM / SIGINT; then stop them all."""
         def stop(signum: int, frame: FrameType | None) -> None:
             raise _Stop
 
@@ -74,6 +76,7 @@ class Supervisor:
         try:
             while len(self.children) < self.count:
                 self._spawn()
+            ready()
             while True:
                 pid, status = os.waitpid(-1, 0)
                 started = self.children.pop(pid, None)
@@ -90,23 +93,39 @@ class Supervisor:
         return 0
 
     def _spawn(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # the child: never back into the parent's loop
-            code = 1
-            try:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group:
-                # the parent turns it into SIGTERM, which lets running requests finish
-                die_with_parent()
-                self.child()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 0
-            except BaseException as exc:  # logged; then the child ends
-                log.error("webhooks_process_failed", error=type(exc).__name__)
-            finally:
-                os._exit(code)
-        self.children[pid] = time.monotonic()
+        """Fork one child. SIGTERM / SIGINT are held while it is forked and recorded, so a
+        stop arriving then can neither leave an untracked child nor run the parent's
+        handler in the child."""
+        parent = os.getpid()
+        held = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._child_main(parent, held)
+            self.children[pid] = time.monotonic()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+    def _child_main(self, parent: int, held: set[signal.Signals]) -> None:
+        """The child: never back into the parent's loop."""
+        code = 1
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group:
+            # the parent turns it into SIGTERM, which lets running requests finish
+            die_with_parent()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+            if os.getppid() != parent:  # the parent died before the death signal was set
+                os._exit(0)
+            self.child()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        except BaseException as exc:  # logged; then the child ends
+            log.error("webhooks_process_failed", error=type(exc).__name__)
+        finally:
+            os._exit(code)
 
     def _replace(self, pid: int, status: int, lived: float) -> None:
         code = os.waitstatus_to_exitcode(status)

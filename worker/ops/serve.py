@@ -175,8 +175,8 @@ def run(engine: Engine, host: str | None, port: int | None,
     log.info("webhooks_serving", host=options.host, port=sock.getsockname()[1],
              processes=options.processes, threads=options.threads,
              connection_limit=options.connection_limit, backlog=options.backlog)
-    announce(int(sock.getsockname()[1]))
-    prefork.Supervisor(options.processes, child, on_exit).run()
+    port = int(sock.getsockname()[1])
+    prefork.Supervisor(options.processes, child, on_exit).run(ready=lambda: announce(port))
     log.info("webhooks_stopped")
 
 
