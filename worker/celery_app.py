@@ -9,8 +9,9 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from worker import api
-from worker.ops import metrics
+from worker.ops import health, metrics, watchdog
 from worker.ops.logs import configure
+from worker.settings import get as get_settings
 
 app = Celery("smsq", include=["tasks", "tasks.campaigns", "tasks.callbacks"])
 app.config_from_object("celeryconfig")
@@ -24,6 +25,8 @@ def send_task(name: str, kwargs: Mapping[str, Any], queue: str) -> None:
 # is made (after the prefork fork).
 api.serve_tasks(send_task, setup=configure)
 metrics.connect_celery(api.engine)  # task outcomes -> metrics; metrics server in worker_init
+watchdog.connect_celery(lambda: health.client(get_settings(), timeout=2.0),
+                        get_settings().worker_stall_after)  # a node that stops consuming
 
 
 @worker_process_init.connect

@@ -22,7 +22,8 @@ def test_smsq_worker_priority_runs_celery_on_the_high_lanes_only():
     with EmbeddedRedis() as redis:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMSQ_")}
         env.update(SMSQ_REDIS_URL=redis.url, PYTHONPATH=str(ROOT),
-                   SMSQ_STATE_DIR=str(ROOT / ".pytest_cache" / "worker-cmd"))
+                   SMSQ_STATE_DIR=str(ROOT / ".pytest_cache" / "worker-cmd"),
+                   SMSQ_WORKER_STALL_AFTER="1")  # the watchdog on a hair trigger
         proc = subprocess.Popen([sys.executable, "-m", "worker.cli.main", "worker", "priority",
                                  "-c", "1", "-P", "solo"], env=env, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -41,6 +42,10 @@ def test_smsq_worker_priority_runs_celery_on_the_high_lanes_only():
                 assert f"smsq.{gateway} " in banner or f"smsq.{gateway}\n" in banner, banner
             assert ".bulk" not in banner
             assert "priority@" in banner
+            assert wait_for(lambda: any("worker_watchdog_started" in ln for ln in lines), 10)
+            # idle with empty queues for several stall periods: not a stall, it stays up
+            assert not wait_for(lambda: proc.poll() is not None, timeout=5)
+            assert not any("worker_consumer_stalled" in ln for ln in lines)
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=60)

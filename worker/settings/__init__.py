@@ -49,6 +49,9 @@ class Settings:
     # The broker's: a task a dead node had taken comes back after this (kombu restore).
     # No smsq task waits as a Celery countdown, so it bounds crash recovery, nothing else.
     visibility_timeout: float = 240.0
+    # A worker node holding nothing, with work waiting in its queues and none received for
+    # this long, ends itself for its supervisor to restart (worker/ops/watchdog.py); 0 = off.
+    worker_stall_after: float = 120.0
     poll_interval: float = 30.0
     poll_first_after: float = 10.0
     poll_max_interval: float = 1800.0

@@ -6,6 +6,7 @@ NUMBERS = {
     "backoff_base": "SMSQ_BACKOFF_BASE", "backoff_max": "SMSQ_BACKOFF_MAX",
     "send_lease": "SMSQ_SEND_LEASE", "requeue_after": "SMSQ_REQUEUE_AFTER",
     "visibility_timeout": "SMSQ_VISIBILITY_TIMEOUT", "throttle_max": "SMSQ_THROTTLE_MAX",
+    "worker_stall_after": "SMSQ_WORKER_STALL_AFTER",
     "poll_interval": "SMSQ_POLL_INTERVAL", "poll_first_after": "SMSQ_POLL_FIRST_AFTER",
     "poll_max_interval": "SMSQ_POLL_MAX_INTERVAL", "redis_wait_timeout": "SMSQ_REDIS_WAIT_TIMEOUT",
     "release_interval": "SMSQ_RELEASE_INTERVAL", "reconcile_interval": "SMSQ_RECONCILE_INTERVAL",
