@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/b6_lanes.py [--recipients 100000] [--otps 200] [--seconds 60]
                                        [--nodes 2] [--concurrency 4] [--priority 1]
-                                       [--only lanes|fifo]
+                                       [--only lanes|fifo] [--subscriber none|http500|timeout]
 
 A campaign of `--recipients` numbers (one text, 100 per request) runs through the
 sandbox over HTTP with `--nodes` Celery worker nodes, `--priority` one-process workers
@@ -15,6 +15,9 @@ replies and the most requests in any one-second window. The same run with
 SMSQ_LANES=fifo (one line per account, as before lanes) is reported beside it.
 Status polling is pushed out of the run (SMSQ_POLL_INTERVAL=600) so the account's
 slots are shared by the two kinds of sends only. Load average is recorded.
+`--subscriber http500|timeout`: every job (OTPs and campaign, through the deployment's
+default SMSQ_CALLBACK) is subscribed to a local receiver that answers 500, or only after
+30 s, with a callbacks worker beside the senders: does a failing subscriber move B6?
 """
 
 from __future__ import annotations
@@ -58,11 +61,21 @@ def club(stack: Stack) -> list[tuple[str, float]]:
 
 def run(args: argparse.Namespace, fifo: bool, seed: int) -> dict[str, Any]:
     env = {"SMSQ_POLL_INTERVAL": "600", "SMSQ_LANES": "fifo" if fifo else "priority"}
+    rec = None
+    if args.subscriber != "none":
+        from b1_callbacks import SECRET, Receiver
+
+        rec = Receiver(args.subscriber)
+        env.update(SMSQ_CALLBACK=rec.url, SMSQ_CALLBACK_SECRET=SECRET,
+                   SMSQ_CALLBACK_SCHEMES="http", SMSQ_CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     stack = Stack(queued_for=0.3, final_after=1.5, poll_interval=600.0, extra_env=env)
     try:
         stack.start(workers=0, beat=False, receiver=False)
         quiet_stack(stack)
         names = [f"b6node{i}" for i in range(args.nodes)]
+        if rec is not None:
+            names.append("b6callbacks")
+            stack.start_worker(names[-1], concurrency=2, queues="smsq.callbacks")
         for name in names:
             stack.start_worker(name, concurrency=args.concurrency)
         for i in range(args.priority):  # in fifo mode, just one more process on the one line
@@ -72,10 +85,14 @@ def run(args: argparse.Namespace, fifo: bool, seed: int) -> dict[str, Any]:
         stack.start_beat()
         wait_workers_ready(stack, names)
         use_stack(stack)
-        return _measure(args, stack, seed)
+        out = _measure(args, stack, seed)
+        out["callback_requests"] = rec.requests if rec is not None else 0
+        return out
     finally:
         stack.stop()
         api.reset()
+        if rec is not None:
+            rec.close()
 
 
 def _measure(args: argparse.Namespace, stack: Stack, seed: int) -> dict[str, Any]:
@@ -129,6 +146,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--priority", type=int, default=1)
+    parser.add_argument("--subscriber", choices=["none", "http500", "timeout"], default="none")
     parser.add_argument("--only", choices=["lanes", "fifo"])
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
@@ -142,7 +160,10 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         f = run(args, mode == "fifo", seed)
         print(mode, f, flush=True)
-        rows.append([mode, f"{f['otps']}", f"{f['p50']:.3f}", f"{f['p99']:.3f}",
+        label = mode + ("" if args.subscriber == "none" else
+                        f", subscriber {args.subscriber} ({f['callback_requests']} "
+                        "callback requests)")
+        rows.append([label, f"{f['otps']}", f"{f['p50']:.3f}", f"{f['p99']:.3f}",
                      f"{f['max']:.3f}", f"{f['used']:.1%}", f"{f['bulk_rate']:.2f}",
                      f["n429"], f["window"], f"{load_before:.1f} / {f['load'][0]:.1f}"])
     header = ["mode", "OTPs", "OTP p50 s", "OTP p99 s", "OTP max s", "limit used",
@@ -151,8 +172,12 @@ def main() -> None:
     print(body)
     cmd = (f"bench/b6_lanes.py --recipients {args.recipients} --otps {args.otps} "
            f"--seconds {args.seconds:g} --nodes {args.nodes} --concurrency {args.concurrency}"
-           f" --priority {args.priority} --seed {seed}")
-    record("B6 - lanes: OTPs during a saturating campaign", cmd, _notes(args) + "\n\n" + body)
+           f" --priority {args.priority} --seed {seed}"
+           + ("" if args.subscriber == "none" else f" --subscriber {args.subscriber}"))
+    title = "B6 - lanes: OTPs during a saturating campaign"
+    if args.subscriber != "none":
+        title += f", every job subscribed to a subscriber answering {args.subscriber}"
+    record(title, cmd, _notes(args) + "\n\n" + body)
 
 
 def _notes(args: argparse.Namespace) -> str:
