@@ -15,9 +15,10 @@ replies and the most requests in any one-second window. The same run with
 SMSQ_LANES=fifo (one line per account, as before lanes) is reported beside it.
 Status polling is pushed out of the run (SMSQ_POLL_INTERVAL=600) so the account's
 slots are shared by the two kinds of sends only. Load average is recorded.
-`--subscriber http500|timeout`: every job (OTPs and campaign, through the deployment's
-default SMSQ_CALLBACK) is subscribed to a local receiver that answers 500, or only after
-30 s, with a callbacks worker beside the senders: does a failing subscriber move B6?
+`--subscriber http500|timeout`: every OTP job (through the deployment's default
+SMSQ_CALLBACK; campaigns carry no subscription) is subscribed to a local receiver that
+answers 500, or only after 30 s, with a callbacks worker beside the senders: does a
+failing subscriber move B6?
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def main() -> None:
            + ("" if args.subscriber == "none" else f" --subscriber {args.subscriber}"))
     title = "B6 - lanes: OTPs during a saturating campaign"
     if args.subscriber != "none":
-        title += f", every job subscribed to a subscriber answering {args.subscriber}"
+        title += ", a failing callback subscriber"
     record(title, cmd, _notes(args) + "\n\n" + body)
 
 
