@@ -75,6 +75,8 @@ def test_worker_metrics_read_gauges_from_redis(ops):
     m = scrape(port)
     assert value(m, "smsq_redis_up") == 1
     assert ("smsq_queue_depth", (("queue", "smsq.smsclub"),)) in m
+    assert ("smsq_queue_depth", (("queue", "smsq.smsclub.bulk"),)) in m
+    assert ("smsq_queue_depth", (("queue", "smsq.callbacks"),)) in m  # backs up when slow
     assert ("smsq_pending_status_checks", (("account", "smsru"),)) in m
     assert value(m, "smsq_circuit_state", account="smsru", state="closed") == 1
     assert value(m, "smsq_limiter_rate_per_second", account="smsclub") == 9

@@ -50,7 +50,9 @@ def client(cfg: Settings | str, timeout: float = 2.0) -> redis.Redis:
 
 
 def queues() -> list[str]:
-    return ["smsq", *send_queues(list(REGISTRY))]
+    from worker.callbacks.events import QUEUE as CALLBACKS
+
+    return ["smsq", *send_queues(list(REGISTRY)), CALLBACKS]
 
 
 def queue_depths(r: redis.Redis) -> dict[str, int]:
