@@ -81,3 +81,16 @@ def engine(redis_server, redis_client, sandbox, session):
     eng.enqueued = []
     eng.enqueue = lambda name, kwargs, queue: eng.enqueued.append((name, dict(kwargs), queue))
     return eng
+
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A green run removes the directories its stacks made (worker, beat and sandbox logs);
+    a run with a failure keeps them to read. Only this process's: another run's are live."""
+    import shutil
+
+    from worker.local.stack import Stack
+
+    if exitstatus == 0:
+        for path in Stack.made:
+            shutil.rmtree(path, ignore_errors=True)

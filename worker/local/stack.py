@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -32,6 +32,8 @@ ALL_QUEUES = ",".join(["smsq", *queues(list(REGISTRY))])  # high lanes before bu
 class Stack:
     """Start with `start()`, stop with `stop()`; every process it started is stopped."""
 
+    made: ClassVar[list[Path]] = []  # the directories this process's stacks created
+
     def __init__(self, *, redis_url: str | None = None, appendonly: bool = False,
                  queued_for: float = 0.5, final_after: float = 3.0,
                  outcomes: dict[str, float] | None = None, poll_interval: float = 2.0,
@@ -46,6 +48,8 @@ class Stack:
         self.token = secrets.token_urlsafe(16)
         self.webhook_port = free_port()
         self.dir = Path(log_dir or tempfile.mkdtemp(prefix="smsq-stack-"))
+        if not log_dir:
+            Stack.made.append(self.dir)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, Any] = {}
 
