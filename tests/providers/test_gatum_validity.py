@@ -10,9 +10,10 @@ import requests
 
 from providers.errors import MessageRejected, ValidityExpired
 from providers.gatum import Gatum
-from providers.models import OutgoingMessage, Status, StatusQuery
+from providers.models import Status, StatusQuery
 from providers.sandbox import Sandbox
 from providers.sandbox.core import SandboxState
+from tests.providers.validity_helpers import msg
 
 A, B, C = "+79161234501", "+79161234502", "+79161234503"
 
@@ -27,12 +28,6 @@ def gatum(make_provider, clock) -> Gatum:
     provider = make_provider("gatum")
     provider.clock = clock
     return provider
-
-
-def msg(phone, clock, left, text="Code 1234", **options):
-    until = None if left is None else clock.now + left
-    return OutgoingMessage(ref="r" + phone[-4:], recipient=phone, text=text, sender="smsq",
-                           options=options, valid_until=until)
 
 
 def sends(sandbox):

@@ -8,11 +8,12 @@ import random
 import pytest
 
 from providers.errors import PermanentError, ValidityExpired
-from providers.models import OutgoingMessage, Status, StatusQuery
+from providers.models import Status, StatusQuery
 from providers.sandbox import Sandbox
 from providers.sandbox.core import SandboxState
 from providers.smsc_codes import classify
 from providers.validity import hhmm, parse_hhmm
+from tests.providers.validity_helpers import msg as validity_msg
 
 A, B = "+79161234501", "+79161234502"
 AUTH = {"login": "sandbox", "psw": "sandbox-smsc-pass", "fmt": "3", "charset": "utf-8"}
@@ -31,9 +32,7 @@ def smsc(make_provider, clock):
 
 
 def msg(phone, clock, left, text="Code 1234", ref="ref-1", **options):
-    until = None if left is None else clock.now + left
-    return OutgoingMessage(ref=ref, recipient=phone, text=text, sender="smsq",
-                           options=options, valid_until=until)
+    return validity_msg(phone, clock, left, text, ref, **options)
 
 
 def sends(sandbox):

@@ -11,6 +11,7 @@ from providers.errors import MessageRejected, ValidityExpired
 from providers.models import OutgoingMessage, Status, StatusQuery
 from providers.sandbox import Sandbox
 from providers.sandbox.core import SandboxState
+from tests.providers.validity_helpers import msg
 
 A, B = "+79161234501", "+79161234502"
 
@@ -25,12 +26,6 @@ def smsru(make_provider, clock):
     provider = make_provider("smsru")
     provider.clock = clock
     return provider
-
-
-def msg(phone, clock, left, text="Code 1234", **options):
-    until = None if left is None else clock.now + left
-    return OutgoingMessage(ref="r" + phone[-4:], recipient=phone, text=text, sender="smsq",
-                           options=options, valid_until=until)
 
 
 def sends(sandbox):
